@@ -1,0 +1,1 @@
+"""STUB -- owned by the testing-backend helper. See CONTRIBUTING.md."""

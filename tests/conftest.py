@@ -1,0 +1,1 @@
+"""Shared test configuration. Area fixtures live in tests/<area>/conftest.py."""
