@@ -39,3 +39,35 @@ class GuardStats:
     holder_site: str | None = None
     waiting: int = 0
     mode: str | None = None
+
+
+class _Counters:
+    """Mutable process-wide counters; the lock and the guard bump them on their hot paths."""
+
+    __slots__ = (
+        "acquisitions",
+        "actions",
+        "deadlocks",
+        "max_hold_s",
+        "max_wait_s",
+        "overlaps",
+        "timeouts",
+        "unguarded",
+    )
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.actions = 0
+        self.overlaps = 0
+        self.unguarded = 0
+        self.deadlocks = 0
+        self.timeouts = 0
+        self.acquisitions = 0
+        self.max_wait_s = 0.0
+        self.max_hold_s = 0.0
+
+
+#: The one set of counters of this process (private: read it through ``telethon_guard.stats()``).
+COUNTERS = _Counters()
