@@ -1,9 +1,1827 @@
-"""STUB -- owned by a rule helper. See CONTRIBUTING.md."""
+"""TG100 telethon-action-outside-lock, TG101 lock-serialises-nothing, TG102 several-telethon-locks.
+
+How it works. ``check_module`` walks each module once (after the shared one-pass resolver,
+``lint_rules.names``) and records plain facts: every call that *may* be a Telethon action (the
+receiver as a descriptor, the lock held there, its position and a ready fix), every call of something
+that may be a project function, each function's and class's facts, and the locks used.
+``check_project`` resolves descriptors across modules (clients imported from another module, project
+subclasses of ``TelegramClient``, attributes set in ``__init__``, functions returning clients), decides
+which functions are helpers, and reports.
+
+Decisions (documented in the rule docs too):
+
+* A project function with unlocked actions is a *helper* when project code calls it and never uses it as
+  a value (a callback) and no decorator registers it; its unlocked actions are reported at each unlocked
+  call site instead (transitively). Every other function (route/event handlers, callbacks, tasks,
+  ``main``) is an *entry point*: its unlocked actions are reported where they happen.
+* Lifecycle calls (``connect``, ``start``, ``disconnect``, ``run_until_disconnected``) are reported only
+  inside request handlers and Telethon event handlers; never in a lifespan, startup/shutdown handler,
+  ``__main__`` block or any other function.
+* A call inside ``create_task``/``ensure_future``/``gather``/``shield``/``wait_for``/``TaskGroup.create_task``
+  /``run_coroutine_threadsafe``/``start_soon`` runs in another task, which does not hold the lock, even
+  when written under it. ``asyncio.wait_for`` runs its coroutine in a new task before Python 3.12, so it
+  counts as one (use ``asyncio.timeout()`` inside the lock instead).
+* An action under another lock (a module-level ``asyncio.Lock``...) is still TG100: the norm is one
+  global lock; the message suggests ``telethon_lock`` or adding the name to ``lock-names``.
+* An action under a lock created per call is TG101 (reported at the lock), not TG100.
+"""
 
 from __future__ import annotations
 
-from .base import Family
+import builtins
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import libcst as cst
+from libcst import CSTNode
+
+from .. import telethon_api as api
+from ..config import Config
+from ..model import Edit, Finding, Fix
+from ..names import (
+    Binding,
+    ModuleNames,
+    Scope,
+    iter_child_nodes,
+    node_ranges,
+)
+from .base import Family, FileResult, PythonModule, Rule
+
+__all__ = [
+    "LockSerialisesNothing",
+    "LockingFamily",
+    "SeveralTelethonLocks",
+    "TelethonActionOutsideLock",
+]
+
+Desc = tuple[str, ...]
+Pos = tuple[int, int, int, int]  # line, column (1-based), end line, end column (exclusive)
+# None: no lock; ("telethon", ident, text); ("other", ident, text); ("local", lock use index)
+LockState = tuple[object, ...] | None
+
+CLIENT: Desc = ("client",)
+EVENT: Desc = ("event",)
+MESSAGE: Desc = ("message",)
+CONV: Desc = ("conv",)
+
+
+@dataclass(frozen=True)
+class Site:
+    """A call that is a Telethon action if its receiver turns out to be a Telethon object."""
+
+    recv: Desc
+    method: str | None  # None: ``client(request)``
+    func: str | None  # enclosing function's qualified name; None at module level
+    lock: LockState
+    spawn: str | None  # "create_task" when the call runs in another task
+    cover: int | None  # index of the enclosing unlocked action context (``async with conv``)
+    text: str  # "client.send_message()"
+    pos: Pos
+    fix: Fix | None
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """A call of something that may be a project function (a helper candidate)."""
+
+    callee: tuple[object, ...]  # ("func", Q) or ("method", Desc, name)
+    func: str | None
+    lock: LockState
+    spawn: str | None
+    cover: int | None
+    text: str  # "relay.send()"
+    pos: Pos | None  # None when locked (never reported)
+    fix: Fix | None
+
+
+@dataclass(frozen=True)
+class FuncFacts:
+    qual: str
+    cls: str | None  # qualified name of the class of a method
+    handler: bool  # a request or Telethon event handler (lifecycle calls are reported there)
+    registered: bool  # decorated by something that registers or wraps it (an entry point)
+    returns: Desc | None
+
+
+@dataclass(frozen=True)
+class LockUse:
+    """An ``async with`` item (or ``acquire()``/``@serialized``) that takes a lock."""
+
+    kind: str  # "telethon" | "other" | "local"
+    ident: str
+    text: str
+    pos: Pos
+    func: str | None
+
+
+@dataclass
+class ModuleFacts:
+    path: str
+    module: str
+    exports: dict[str, str] = field(default_factory=dict)  # module-level import: name -> target
+    globals: dict[str, Desc] = field(default_factory=dict)
+    classes: dict[str, tuple[tuple[str, ...], dict[str, Desc]]] = field(default_factory=dict)
+    functions: dict[str, FuncFacts] = field(default_factory=dict)
+    sites: list[Site] = field(default_factory=list)
+    calls: list[CallSite] = field(default_factory=list)
+    refs: frozenset[str] = frozenset()  # functions used as values (callbacks): entry points
+    locks: list[LockUse] = field(default_factory=list)
+    lock_defs: dict[str, Pos] = field(default_factory=dict)  # module global name -> definition
+
+
+# ---------------------------------------------------------------------------------------- constants
+
+_TELETHON_LOCK = "telethon_guard.telethon_lock"
+_SERIALIZED = frozenset({"telethon_guard.serialized", "telethon_guard.lock.serialized"})
+_LOCK_FACTORIES = frozenset(
+    {
+        "asyncio.Lock",
+        "asyncio.locks.Lock",
+        "asyncio.Semaphore",
+        "asyncio.BoundedSemaphore",
+        "asyncio.Condition",
+        "anyio.Lock",
+        "anyio.Semaphore",
+        "anyio.Condition",
+        "trio.Lock",
+        "trio.StrictFIFOLock",
+        "trio.Semaphore",
+        "trio.Condition",
+        "threading.Lock",
+        "threading.RLock",
+        "multiprocessing.Lock",
+        "aiologic.Lock",
+    }
+)
+# Calls whose coroutine arguments run in another task (which does not hold the lock).
+_SPAWN_QUALS = frozenset(
+    {
+        "asyncio.create_task",
+        "asyncio.ensure_future",
+        "asyncio.gather",
+        "asyncio.shield",
+        "asyncio.wait_for",
+        "asyncio.wait",
+        "asyncio.as_completed",
+        "asyncio.run_coroutine_threadsafe",
+    }
+)
+_SPAWN_METHODS = frozenset(
+    {
+        "create_task",
+        "ensure_future",
+        "run_coroutine_threadsafe",
+        "start_soon",
+        "gather",
+        "wait_for",
+        "shield",
+    }
+)
+_ROUTE_DECORATORS = frozenset(
+    {
+        "get",
+        "post",
+        "put",
+        "patch",
+        "delete",
+        "head",
+        "options",
+        "trace",
+        "api_route",
+        "route",
+        "websocket",
+        "websocket_route",
+        "view",
+    }
+)
+_TRANSPARENT_DECORATORS = frozenset(
+    {
+        "builtins.staticmethod",
+        "builtins.classmethod",
+        "builtins.property",
+        "functools.wraps",
+        "functools.lru_cache",
+        "functools.cache",
+        "functools.cached_property",
+        "typing.overload",
+        "typing_extensions.overload",
+        "abc.abstractmethod",
+        "contextlib.asynccontextmanager",
+        "contextlib.contextmanager",
+        *_SERIALIZED,
+    }
+)
+_WRAPPERS = frozenset(
+    {"Optional", "Annotated", "ClassVar", "Final", "Union", "Awaitable", "Coroutine"}
+)
+_CONV_CLASSES = frozenset(
+    {"telethon.tl.custom.Conversation", "telethon.tl.custom.conversation.Conversation"}
+)
+_METHOD_NAMES = (
+    api.CLIENT_ACTIONS
+    | api.CLIENT_LIFECYCLE
+    | api.EVENT_ACTIONS
+    | api.MESSAGE_ACTIONS
+    | api.CONVERSATION_ACTIONS
+)
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _pos(r: Any) -> Pos:
+    return (r.start.line, r.start.column + 1, r.end.line, r.end.column + 1)
+
+
+def _final_name(expr: CSTNode) -> str | None:
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    return None
+
+
+@dataclass
+class _Ctx:
+    func: str | None
+    is_async: bool
+    lock: LockState = None
+    spawn: str | None = None
+    stmt: CSTNode | None = None  # the block-level statement being walked (for fixes)
+    in_body: bool = False  # inside a function body (fixes apply)
+    cover: int | None = None
+
+    def but(self, **changes: Any) -> _Ctx:
+        d = dict(self.__dict__)
+        d.update(changes)
+        return _Ctx(**d)
+
+
+@dataclass
+class _RawSite:
+    recv: CSTNode
+    method: str | None
+    call: cst.Call
+    ctx: _Ctx
+    index: int = -1
+    desc: Desc | None = None
+
+
+@dataclass
+class _RawCall:
+    call: cst.Call
+    ctx: _Ctx
+
+
+@dataclass
+class _RawLock:
+    kind: str
+    ident: str
+    node: CSTNode
+    func: str | None
+
+
+class _Analyzer:
+    """One module's walk: collects raw sites, then resolves what can be resolved locally."""
+
+    def __init__(self, module: PythonModule) -> None:
+        self.module = module
+        self.tree = module.tree
+        self.config = module.config
+        self.names = ModuleNames.build(module.tree, module.module_name, module.is_package)
+        self.sites: list[_RawSite] = []
+        self.calls: list[_RawCall] = []
+        self.locks: list[_RawLock] = []
+        self.refs: set[str] = set()
+        self.returns: dict[str, list[cst.BaseExpression]] = {}
+        self.lambdas: list[tuple[cst.Lambda, _Ctx]] = []
+        self.fn_scope: dict[CSTNode, Scope] = {}
+        self.event_handlers: set[CSTNode] = set()
+        self.route_handlers: set[CSTNode] = set()
+        self.registered: set[CSTNode] = set()
+        self.serialized: set[CSTNode] = set()
+        self._desc_guard: set[int] = set()
+        bare = [n for n in self.config.lock_names if "." not in n]
+        self.lock_bare = frozenset(bare)
+        self.lock_dotted = tuple(n for n in self.config.lock_names if "." in n)
+
+    # ------------------------------------------------------------------ walk
+
+    def run(self) -> None:
+        names = self.names
+        for fn, scope in names.functions:
+            self.fn_scope[fn] = scope
+            self._classify_decorators(fn)
+        module_ctx = _Ctx(func=None, is_async=False)
+        self._block(self.tree.body, module_ctx, block_level=True)
+        for fn, scope in names.functions:
+            lock: LockState = None
+            if fn in self.serialized:
+                lock = ("telethon", _TELETHON_LOCK)
+            ctx = _Ctx(
+                func=scope.qualname, is_async=fn.asynchronous is not None, lock=lock, in_body=True
+            )
+            self._suite(fn.body, ctx)
+        i = 0
+        while i < len(self.lambdas):  # lambdas found while walking lambdas are appended
+            lam, outer = self.lambdas[i]
+            scope = names.inner_scope(lam)
+            qual = scope.qualname if scope is not None else "<lambda>"
+            self._visit(lam.body, _Ctx(func=qual, is_async=False))
+            i += 1
+
+    def _classify_decorators(self, fn: cst.FunctionDef) -> None:
+        for dec in fn.decorators:
+            d = dec.decorator
+            target = d.func if isinstance(d, cst.Call) else d
+            q = self.names.qualified_name(target)
+            if q in _SERIALIZED:
+                self.serialized.add(fn)
+                continue
+            if q in _TRANSPARENT_DECORATORS:
+                continue
+            self.registered.add(fn)
+            if isinstance(d, cst.Call) and isinstance(d.func, cst.Attribute):
+                attr = d.func.attr.value
+                if attr in _ROUTE_DECORATORS:
+                    self.route_handlers.add(fn)
+                elif attr == "on" and any(self._is_event_builder(a.value) for a in d.args):
+                    self.event_handlers.add(fn)
+            if q == "telethon.events.register":
+                self.event_handlers.add(fn)
+
+    def _is_event_builder(self, expr: CSTNode) -> bool:
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        q = self.names.qualified_name(target)
+        return q is not None and (q.startswith("telethon.events.") or q in api.EVENT_CLASSES)
+
+    def _suite(self, suite: CSTNode, ctx: _Ctx) -> None:
+        if isinstance(suite, cst.IndentedBlock):
+            self._block(suite.body, ctx, block_level=True)
+        elif isinstance(suite, cst.SimpleStatementSuite):
+            self._block(suite.body, ctx, block_level=False)
+        else:
+            self._visit(suite, ctx)
+
+    def _block(self, stmts: Sequence[CSTNode], ctx: _Ctx, block_level: bool) -> None:
+        held: LockState = None
+        held_ident: str | None = None
+        for stmt in stmts:
+            c = ctx.but(stmt=stmt) if block_level else ctx
+            if held is not None:
+                c = c.but(lock=held)
+            acquired = self._acquire_of(stmt)
+            if acquired is not None:
+                self._visit(stmt, c)
+                lock = self._lock_of(acquired, c)
+                if lock is not None and lock.kind in ("telethon", "other"):
+                    held = (lock.kind, lock.ident, self.tree.code_for_node(acquired))
+                    held_ident = lock.ident
+                continue
+            if held is not None and self._releases(stmt, held_ident):
+                self._visit(stmt, c)
+                held = None
+                continue
+            self._visit(stmt, c)
+            if held is not None and isinstance(stmt, (cst.Try, cst.TryStar)):
+                if stmt.finalbody is not None and self._releases(stmt.finalbody, held_ident):
+                    held = None
+
+    def _acquire_of(self, stmt: CSTNode) -> CSTNode | None:
+        """``await L.acquire()`` as a statement -> L."""
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            return None
+        expr = stmt.body[0]
+        if not isinstance(expr, cst.Expr) or not isinstance(expr.value, cst.Await):
+            return None
+        call = expr.value.expression
+        if (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "acquire"
+        ):
+            return call.func.value
+        return None
+
+    def _releases(self, node: CSTNode, ident: str | None) -> bool:
+        """Whether ``node`` contains ``L.release()`` for the held lock."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if (
+                isinstance(n, cst.Call)
+                and isinstance(n.func, cst.Attribute)
+                and n.func.attr.value == "release"
+            ):
+                lock = self._lock_of(n.func.value, None)
+                if lock is not None and lock.ident == ident:
+                    return True
+            stack.extend(iter_child_nodes(n))
+        return False
+
+    def _visit(self, node: CSTNode, ctx: _Ctx) -> None:
+        t = type(node)
+        if t is cst.Call:
+            self._visit_call(node, ctx)  # type: ignore[arg-type]
+        elif t is cst.FunctionDef:
+            fn: cst.FunctionDef = node  # type: ignore[assignment]
+            for dec in fn.decorators:
+                self._visit(dec.decorator, ctx)
+            self._visit_params(fn.params, ctx)
+        elif t is cst.ClassDef:
+            cd: cst.ClassDef = node  # type: ignore[assignment]
+            for dec in cd.decorators:
+                self._visit(dec.decorator, ctx)
+            for arg in (*cd.bases, *cd.keywords):
+                self._visit(arg.value, ctx)
+            self._suite(cd.body, ctx)
+        elif t is cst.Lambda:
+            lam: cst.Lambda = node  # type: ignore[assignment]
+            self._visit_params(lam.params, ctx)
+            self.lambdas.append((lam, ctx))
+        elif t is cst.With:
+            self._visit_with(node, ctx)  # type: ignore[arg-type]
+        elif t is cst.For:
+            f: cst.For = node  # type: ignore[assignment]
+            self._visit(f.iter, ctx)
+            self._visit(f.target, ctx)
+            self._suite(f.body, ctx)
+            if f.orelse is not None:
+                self._suite(f.orelse.body, ctx)
+        elif t is cst.IndentedBlock or t is cst.SimpleStatementSuite:
+            self._suite(node, ctx)
+        elif t is cst.Return:
+            ret: cst.Return = node  # type: ignore[assignment]
+            if ret.value is not None:
+                if ctx.func is not None:
+                    self.returns.setdefault(ctx.func, []).append(ret.value)
+                self._visit(ret.value, ctx)
+        elif t is cst.Import or t is cst.ImportFrom or t is cst.Global or t is cst.Nonlocal:
+            pass  # names here are bindings, not uses
+        elif t is cst.Name:
+            self._ref(node)
+        elif t is cst.Attribute:
+            self._ref(node)
+            self._visit(node.value, ctx)  # type: ignore[attr-defined]
+        elif t is cst.Arg:
+            self._visit(node.value, ctx)  # type: ignore[attr-defined]
+        else:
+            for child in iter_child_nodes(node):
+                self._visit(child, ctx)
+
+    def _visit_params(self, params: cst.Parameters, ctx: _Ctx) -> None:
+        for p in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if p.default is not None:
+                self._visit(p.default, ctx)
+
+    def _ref(self, node: CSTNode) -> None:
+        """A function used as a value (not called): it is an entry point, not a helper."""
+        if isinstance(node, cst.Name):
+            found = self.names.lookup(node.value, self.names.scope_of(node))
+            if found is None:
+                return
+            for b in found[1]:
+                if b.kind in ("def", "import") and b.target:
+                    self.refs.add(b.target)
+        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+            d = self.desc(node.value)
+            if d is not None and d[0] == "inst":
+                self.refs.add(f"{d[1]}.{node.attr.value}")
+            else:
+                q = self.names.qualified_name(node)
+                if q is not None:
+                    self.refs.add(q)
+
+    def _visit_call(self, call: cst.Call, ctx: _Ctx) -> None:
+        func = call.func
+        # The callee expression itself is not a value reference.
+        if isinstance(func, cst.Attribute):
+            self._visit(func.value, ctx)
+        elif not isinstance(func, cst.Name):
+            self._visit(func, ctx)
+        spawn = self._spawner(func)
+        arg_ctx = ctx.but(spawn=spawn, lock=None) if spawn is not None else ctx
+        for arg in call.args:
+            self._visit(arg.value, arg_ctx)
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "add_event_handler"
+            and call.args
+            and isinstance(call.args[0].value, cst.Name)
+        ):
+            # `client.add_event_handler(handler, events.X)`: handler's first parameter is an event.
+            found = self.names.lookup(call.args[0].value.value, self.names.scope_of(call.args[0].value))
+            for b in found[1] if found is not None else ():
+                if isinstance(b.node, cst.FunctionDef):
+                    self.event_handlers.add(b.node)
+        if isinstance(func, cst.Attribute) and func.attr.value in _METHOD_NAMES:
+            self.sites.append(_RawSite(func.value, func.attr.value, call, ctx))
+        elif isinstance(func, (cst.Name, cst.Attribute)) and call.args:
+            # `client(SomeRequest(...))`: resolved like any receiver.
+            self.sites.append(_RawSite(func, None, call, ctx))
+        if isinstance(func, (cst.Name, cst.Attribute)):
+            self.calls.append(_RawCall(call, ctx))
+
+    def _spawner(self, func: CSTNode) -> str | None:
+        q = self.names.qualified_name(func)
+        if q in _SPAWN_QUALS:
+            return q.rpartition(".")[2] if q else None
+        if isinstance(func, cst.Attribute) and func.attr.value in _SPAWN_METHODS:
+            return func.attr.value
+        return None
+
+    def _visit_with(self, node: cst.With, ctx: _Ctx) -> None:
+        c = ctx
+        is_async = node.asynchronous is not None
+        for item in node.items:
+            self._visit(item.item, c)
+            if not is_async:
+                continue
+            lock = self._lock_of(item.item, c)
+            if lock is not None:
+                self.locks.append(lock)
+                if lock.kind == "local":
+                    c = c.but(lock=("local", len(self.locks) - 1))
+                else:
+                    c = c.but(lock=(lock.kind, lock.ident, self.tree.code_for_node(item.item)))
+                continue
+            if c.lock is None:
+                expr = item.item
+                if (
+                    isinstance(expr, cst.Call)
+                    and isinstance(expr.func, cst.Attribute)
+                    and expr.func.attr.value in api.CONTEXT_ACTIONS
+                    and self.sites
+                    and self.sites[-1].call is expr
+                ):
+                    # The body of an unlocked conversation is reported once, at the `async with`.
+                    c = c.but(cover=len(self.sites) - 1)
+        self._suite(node.body, c)
+
+    # ------------------------------------------------------------------ locks
+
+    def _lock_of(self, expr: CSTNode, ctx: _Ctx | None) -> _RawLock | None:
+        names = self.names
+        func = ctx.func if ctx is not None else None
+        if isinstance(expr, cst.Call):
+            q = names.qualified_name(expr.func)
+            if q in _LOCK_FACTORIES:
+                return _RawLock("local", f"{q}()", expr, func)
+            inner = self._lock_of(expr.func, ctx)
+            if inner is not None and inner.kind == "telethon":
+                return _RawLock(
+                    inner.kind, inner.ident, expr, func
+                )  # telethon_lock(wait_timeout=...)
+            return None
+        final = _final_name(expr)
+        if final is None:
+            return None
+        q = names.qualified_name(expr)
+        # A lock created in this very function, per call.
+        if isinstance(expr, cst.Name):
+            found = names.lookup(expr.value, names.scope_of(expr))
+            if found is not None and found[0].kind in ("function", "lambda"):
+                for b in found[1]:
+                    if (
+                        isinstance(b.value, cst.Call)
+                        and names.qualified_name(b.value.func) in _LOCK_FACTORIES
+                    ):
+                        return _RawLock("local", expr.value, expr, func)
+        if q is not None and q.startswith("telethon_guard.") and q.endswith(".telethon_lock"):
+            return _RawLock("telethon", _TELETHON_LOCK, expr, func)
+        ident = q
+        if ident is None and isinstance(expr, cst.Attribute):
+            base = self.desc(expr.value)
+            if base is not None and base[0] == "inst":
+                ident = f"{base[1]}.{final}"
+        text = self.tree.code_for_node(expr)
+        if ident is None:
+            ident = f"{self.module.module_name}:{text}"
+        if final in self.lock_bare or (
+            q is not None and any(q == d or q.endswith("." + d) for d in self.lock_dotted)
+        ):
+            return _RawLock("telethon", ident, expr, func)
+        low = final.lower()
+        if "lock" in low or "semaphore" in low or "mutex" in low:
+            return _RawLock("other", ident, expr, func)
+        return None
+
+    # ------------------------------------------------------------------ descriptors
+
+    def desc(self, expr: CSTNode | None, scope: Scope | None = None) -> Desc | None:
+        """What ``expr`` denotes (see the Desc kinds above), or None when unknown."""
+        if expr is None:
+            return None
+        key = id(expr)
+        if key in self._desc_guard:
+            return None
+        self._desc_guard.add(key)
+        try:
+            return self._desc(expr, scope)
+        finally:
+            self._desc_guard.discard(key)
+
+    def _desc(self, expr: CSTNode, scope: Scope | None) -> Desc | None:
+        names = self.names
+        if isinstance(expr, cst.Name):
+            s = scope if scope is not None else names.scope_of(expr)
+            return self._desc_name(expr.value, s)
+        if isinstance(expr, cst.Attribute):
+            base = self.desc(expr.value, scope)
+            attr = expr.attr.value
+            if base is None:
+                return None
+            k = base[0]
+            if k == "event":
+                return CLIENT if attr == "client" else MESSAGE if attr == "message" else None
+            if k in ("message", "conv"):
+                return CLIENT if attr == "client" else None
+            if k in ("inst",):
+                return ("attr", base[1], attr)
+            if k in ("qual", "func", "class"):
+                return ("qual", f"{base[1]}.{attr}")
+            return None
+        if isinstance(expr, cst.Await):
+            return self.desc(expr.expression, scope)
+        if isinstance(expr, cst.Call):
+            return self._desc_call(expr, scope)
+        return None
+
+    def _desc_call(self, call: cst.Call, scope: Scope | None) -> Desc | None:
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            recv = self.desc(func.value, scope)
+            m = func.attr.value
+            if recv is None:
+                return None
+            k = recv[0]
+            if k == "client":
+                if m in ("start", "takeout"):
+                    return CLIENT
+                if m == "conversation":
+                    return CONV
+                return MESSAGE if m in api.MESSAGE_RETURNING else None
+            if k in ("event", "message", "conv"):
+                return MESSAGE if m in api.MESSAGE_RETURNING else None
+            if k == "inst":
+                return ("mcall", recv[1], m)
+            if k in ("qual", "func", "class"):
+                return ("call", f"{recv[1]}.{m}")
+            # A receiver resolved in the project pass: the result of its method `m`.
+            return ("res", m, *recv)
+        if isinstance(func, cst.Name):
+            d = self.desc(func, scope)
+            if d is not None and d[0] in ("qual", "func", "class"):
+                return ("call", d[1])
+        return None
+
+    def _desc_name(self, name: str, scope: Scope) -> Desc | None:
+        found = self.names.lookup(name, scope)
+        if found is None:
+            if name not in _BUILTINS and len(self.names.star_imports) == 1:
+                return ("qual", f"{self.names.star_imports[0]}.{name}")
+            return None
+        defining, bindings = found
+        descs: set[Desc] = set()
+        for b in bindings:
+            d = self._desc_binding(b, defining)
+            if d is not None:
+                descs.add(d)
+        if len(descs) == 1:
+            return next(iter(descs))
+        return None
+
+    def _desc_binding(self, b: Binding, defining: Scope) -> Desc | None:
+        kind = b.kind
+        if kind == "import":
+            return ("qual", b.target) if b.target else None
+        if kind == "def":
+            return ("func", b.target) if b.target else None
+        if kind == "class":
+            return ("class", b.target) if b.target else None
+        if kind == "param":
+            if b.annotation is not None:
+                return self.ann_desc(b.annotation, self.names.scope_of(b.annotation))
+            fn = defining.node
+            if isinstance(fn, cst.FunctionDef):
+                params = [*fn.params.posonly_params, *fn.params.params]
+                first = params[0] if params else None
+                if first is b.node:
+                    parent = defining.parent
+                    if parent is not None and parent.kind == "class":
+                        decos = {self.names.qualified_name(d.decorator) for d in fn.decorators}
+                        if "builtins.staticmethod" in decos:
+                            return None
+                        if "builtins.classmethod" in decos:
+                            return ("class", parent.qualname)
+                        return ("inst", parent.qualname)
+                    if fn in self.event_handlers:
+                        return EVENT
+            return None
+        if kind in ("assign", "annassign", "walrus", "with"):
+            if b.annotation is not None:
+                d = self.ann_desc(b.annotation, self.names.scope_of(b.annotation))
+                if d is not None:
+                    return d
+            v = b.value
+            if v is None or (isinstance(v, cst.Name) and v.value == "None"):
+                return None
+            return self.desc(v)
+        if kind == "for":
+            it = b.value
+            if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute):
+                if it.func.attr.value == "iter_messages":
+                    recv = self.desc(it.func.value)
+                    if recv is not None:
+                        # `async for m in client.iter_messages(...)`: m is a Message.
+                        return MESSAGE if recv == CLIENT else ("res", "iter_messages", *recv)
+            return None
+        return None
+
+    def ann_desc(self, expr: CSTNode | None, scope: Scope) -> Desc | None:
+        """An annotation -> ("inst", Q) for the class it names (strings, Optional, X | None...)."""
+        if expr is None:
+            return None
+        if isinstance(expr, cst.SimpleString):
+            value = expr.evaluated_value
+            if not isinstance(value, str):
+                return None
+            try:
+                parsed = cst.parse_expression(value.strip())
+            except Exception:
+                return None
+            return self.ann_desc(parsed, scope)
+        if isinstance(expr, cst.Subscript):
+            base = _final_name(expr.value)
+            if base in _WRAPPERS:
+                descs = {
+                    self.ann_desc(el.slice.value, scope)
+                    for el in expr.slice
+                    if isinstance(el.slice, cst.Index)
+                }
+                if base in ("Annotated", "ClassVar", "Final"):
+                    first = expr.slice[0].slice
+                    return (
+                        self.ann_desc(first.value, scope) if isinstance(first, cst.Index) else None
+                    )
+                descs.discard(None)
+                return descs.pop() if len(descs) == 1 else None
+            return None
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
+            descs = {self.ann_desc(expr.left, scope), self.ann_desc(expr.right, scope)}
+            descs.discard(None)
+            return descs.pop() if len(descs) == 1 else None
+        if isinstance(expr, cst.Name) and expr.value == "None":
+            return None
+        q = self._qual_in(expr, scope)
+        return ("inst", q) if q else None
+
+    def _qual_in(self, expr: CSTNode, scope: Scope) -> str | None:
+        if isinstance(expr, cst.Name):
+            return self.names.qualify(expr.value, scope)
+        if isinstance(expr, cst.Attribute):
+            base = self._qual_in(expr.value, scope)
+            return f"{base}.{expr.attr.value}" if base else None
+        return None
+
+    # ------------------------------------------------------------------ facts
+
+    def facts(self) -> ModuleFacts:
+        names = self.names
+        module = self.module
+        facts = ModuleFacts(module.path, module.module_name)
+        # Descriptors of receivers and callees first: they need no positions.
+        kept_sites: list[_RawSite] = []
+        for s in self.sites:
+            d = self.desc(s.recv)
+            if d is None or (s.method is None and d[0] in ("func", "class")):
+                continue
+            if d[0] == "qual" and d[1].startswith("builtins."):
+                continue
+            if s.method is not None and d[0] in ("client", "event", "message", "conv"):
+                if not _is_action_name(d[0], s.method):
+                    continue
+            if s.method is None and d[0] in ("event", "message", "conv"):
+                continue
+            s.desc = d
+            s.index = len(kept_sites)
+            kept_sites.append(s)
+        index_of = {id(s): s.index for s in kept_sites}
+        raw_index = {i: index_of.get(id(s)) for i, s in enumerate(self.sites)}
+        calls: list[tuple[_RawCall, tuple[object, ...], bool]] = []
+        for rc in self.calls:
+            callee = self._callee(rc.call.func)
+            if callee is None:
+                continue
+            unlocked = rc.ctx.lock is None
+            calls.append((rc, callee, unlocked))
+
+        # Positions of everything that may be reported, in one cheap codegen pass.
+        wanted: list[CSTNode] = [s.call for s in kept_sites]
+        fix_stmts: list[CSTNode] = []
+        for s in kept_sites:
+            if s.ctx.lock is None and self._fixable(s.ctx):
+                fix_stmts.append(s.ctx.stmt)  # type: ignore[arg-type]
+        for rc, _, unlocked in calls:
+            if unlocked:
+                wanted.append(rc.call)
+                if self._fixable(rc.ctx):
+                    fix_stmts.append(rc.ctx.stmt)  # type: ignore[arg-type]
+        wanted.extend(lk.node for lk in self.locks)
+        unique_stmts = list(dict.fromkeys(fix_stmts))
+        strings = {st: _multiline_strings(st) for st in unique_stmts}
+        wanted.extend(unique_stmts)
+        for lst in strings.values():
+            wanted.extend(lst)
+        last_import = self._import_anchor()
+        if last_import is not None:
+            wanted.append(last_import)
+        lock_def_nodes = self._lock_def_nodes()
+        wanted.extend(lock_def_nodes.values())
+        ranges = node_ranges(self.tree, wanted) if wanted else {}
+        import_edit = self._import_edit(last_import, ranges)
+        lines = module.source.splitlines()
+        fixes: dict[CSTNode, Fix | None] = {}
+        for st in unique_stmts:
+            fixes[st] = self._wrap_fix(st, strings[st], ranges, lines, import_edit)
+
+        for s in kept_sites:
+            stmt = s.ctx.stmt
+            fix = fixes.get(stmt) if stmt is not None and s.ctx.lock is None else None
+            if s.ctx.spawn is not None:
+                fix = None
+            facts.sites.append(
+                Site(
+                    recv=s.desc,  # type: ignore[arg-type]
+                    method=s.method,
+                    func=s.ctx.func,
+                    lock=s.ctx.lock,
+                    spawn=s.ctx.spawn,
+                    cover=raw_index.get(s.ctx.cover) if s.ctx.cover is not None else None,
+                    text=self._site_text(s),
+                    pos=_pos(ranges[s.call]),
+                    fix=fix,
+                )
+            )
+        for rc, callee, unlocked in calls:
+            stmt = rc.ctx.stmt
+            fix = (
+                fixes.get(stmt) if unlocked and stmt is not None and rc.ctx.spawn is None else None
+            )
+            facts.calls.append(
+                CallSite(
+                    callee=callee,
+                    func=rc.ctx.func,
+                    lock=rc.ctx.lock,
+                    spawn=rc.ctx.spawn,
+                    cover=raw_index.get(rc.ctx.cover) if rc.ctx.cover is not None else None,
+                    text=_short(self.tree.code_for_node(rc.call.func)) + "()",
+                    pos=_pos(ranges[rc.call]) if unlocked else None,
+                    fix=fix,
+                )
+            )
+        for lk in self.locks:
+            facts.locks.append(
+                LockUse(
+                    lk.kind,
+                    lk.ident,
+                    _short(self.tree.code_for_node(lk.node)),
+                    _pos(ranges[lk.node]),
+                    lk.func,
+                )
+            )
+        for name, node in lock_def_nodes.items():
+            facts.lock_defs[name] = _pos(ranges[node])
+        facts.refs = frozenset(self.refs)
+
+        # Module globals, imports, classes and functions: the project-wide index.
+        scope = names.module_scope
+        for name, bindings in scope.bindings.items():
+            kinds = {b.kind for b in bindings}
+            if kinds == {"import"}:
+                targets = {b.target for b in bindings}
+                if len(targets) == 1 and None not in targets:
+                    facts.exports[name] = targets.pop()  # type: ignore[assignment]
+            elif not kinds & {"import", "def", "class"}:
+                d = self._desc_name(name, scope)
+                if d is not None:
+                    facts.globals[name] = d
+        for cd, cscope in names.classes:
+            bases = tuple(q for q in (names.qualified_name(a.value) for a in cd.bases) if q)
+            attrs: dict[str, Desc] = {}
+            for name, bindings in cscope.bindings.items():
+                for b in bindings:
+                    if b.kind in ("assign", "annassign"):
+                        d = self._desc_binding(b, cscope)
+                        if d is not None:
+                            attrs[name] = d
+            facts.classes[cscope.qualname] = (bases, attrs)
+        for aa in names.attribute_assignments:
+            owner = self.desc(aa.target.value)
+            if owner is None or owner[0] != "inst" or owner[1] not in facts.classes:
+                continue
+            d = None
+            if aa.annotation is not None:
+                d = self.ann_desc(aa.annotation, names.scope_of(aa.annotation))
+            if (
+                d is None
+                and aa.value is not None
+                and not (isinstance(aa.value, cst.Name) and aa.value.value == "None")
+            ):
+                d = self.desc(aa.value)
+            if d is not None:
+                attrs = facts.classes[owner[1]][1]
+                name = aa.target.attr.value
+                if attrs.get(name, d) != d:
+                    attrs[name] = ("conflict",)
+                else:
+                    attrs[name] = d
+        for fn, fscope in names.functions:
+            parent = fscope.parent
+            returns: Desc | None = None
+            if fn.returns is not None:
+                returns = self.ann_desc(
+                    fn.returns.annotation, names.scope_of(fn.returns.annotation)
+                )
+            else:
+                rdescs = {self.desc(v) for v in self.returns.get(fscope.qualname, [])}
+                rdescs.discard(None)
+                if len(rdescs) == 1:
+                    returns = rdescs.pop()
+            facts.functions[fscope.qualname] = FuncFacts(
+                qual=fscope.qualname,
+                cls=parent.qualname if parent is not None and parent.kind == "class" else None,
+                handler=fn in self.route_handlers or fn in self.event_handlers,
+                registered=fn in self.registered,
+                returns=returns,
+            )
+        return facts
+
+    def _callee(self, func: CSTNode) -> tuple[object, ...] | None:
+        if isinstance(func, cst.Attribute):
+            recv = self.desc(func.value)
+            if recv is not None and recv[0] in ("inst", "attr", "call", "mcall", "res", "qual"):
+                # `obj.m()`: a method of obj's class, or (obj a module) the function `mod.m`.
+                return ("method", recv, func.attr.value)
+        q = self.names.qualified_name(func)
+        if q is None or q.startswith("builtins."):
+            return None
+        return ("func", q)
+
+    def _site_text(self, s: _RawSite) -> str:
+        recv = _short(self.tree.code_for_node(s.recv))
+        return f"{recv}.{s.method}()" if s.method is not None else f"{recv}(...)"
+
+    def _fixable(self, ctx: _Ctx) -> bool:
+        return ctx.is_async and ctx.in_body and ctx.stmt is not None and ctx.spawn is None
+
+    def _import_anchor(self) -> CSTNode | None:
+        """The statement after which ``from telethon_guard import telethon_lock`` goes."""
+        if "telethon_lock" in self.names.module_scope.bindings:
+            return None
+        anchor: CSTNode | None = None
+        body = self.tree.body
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, cst.SimpleStatementLine) and any(
+                isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
+            ):
+                anchor = stmt
+            elif (
+                i == 0
+                and isinstance(stmt, cst.SimpleStatementLine)
+                and isinstance(stmt.body[0], cst.Expr)
+                and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+            ):
+                anchor = stmt
+        return anchor if anchor is not None else (body[0] if False else None)
+
+    def _import_edit(self, anchor: CSTNode | None, ranges: Mapping[CSTNode, Any]) -> Edit | None:
+        if "telethon_lock" in self.names.module_scope.bindings:
+            return None
+        text = "from telethon_guard import telethon_lock"
+        nl = self.tree.default_newline
+        if anchor is None:
+            return Edit(1, 1, 1, 1, text + nl + nl)
+        end_line = ranges[anchor].end.line
+        lines = self.module.source.splitlines()
+        if end_line >= len(lines):
+            last = lines[end_line - 1] if lines else ""
+            return Edit(end_line, len(last) + 1, end_line, len(last) + 1, nl + text)
+        return Edit(end_line + 1, 1, end_line + 1, 1, text + nl)
+
+    def _wrap_fix(
+        self,
+        stmt: CSTNode,
+        strings: list[CSTNode],
+        ranges: Mapping[CSTNode, Any],
+        lines: list[str],
+        import_edit: Edit | None,
+    ) -> Fix | None:
+        """Wrap ``stmt`` in ``async with telethon_lock:`` (re-indented text; comments kept)."""
+        if _contains_yield(stmt) or stmt not in ranges:
+            return None
+        r = ranges[stmt]
+        start, end = r.start.line, r.end.line
+        first = lines[start - 1]
+        indent = first[: r.start.column]
+        if indent.strip():
+            return None
+        interior: set[int] = set()
+        for s in strings:
+            sr = ranges.get(s)
+            if sr is not None:
+                interior.update(range(sr.start.line + 1, sr.end.line + 1))
+        unit = self.tree.default_indent
+        nl = self.tree.default_newline
+        body = [
+            lines[i - 1] if i in interior or not lines[i - 1].strip() else unit + lines[i - 1]
+            for i in range(start, end + 1)
+        ]
+        content = f"{indent}async with telethon_lock:{nl}" + nl.join(body)
+        wrap = Edit(start, 1, end, len(lines[end - 1]) + 1, content)
+        edits = (import_edit, wrap) if import_edit is not None else (wrap,)
+        return Fix("wrap the statement in `async with telethon_lock:`", edits)
+
+    def _lock_def_nodes(self) -> dict[str, CSTNode]:
+        out: dict[str, CSTNode] = {}
+        for name, bindings in self.names.module_scope.bindings.items():
+            if len(bindings) != 1 or bindings[0].kind not in ("assign", "annassign"):
+                continue
+            v = bindings[0].value
+            if not isinstance(v, cst.Call):
+                continue
+            q = self.names.qualified_name(v.func) or ""
+            final = _final_name(v.func) or ""
+            if q in _LOCK_FACTORIES or "lock" in final.lower() or name in self.lock_bare:
+                out[name] = bindings[0].node
+        return out
+
+
+def _is_action_name(kind: str, method: str) -> bool:
+    if kind == "client":
+        return method in api.CLIENT_ACTIONS or method in api.CLIENT_LIFECYCLE
+    if kind == "event":
+        return method in api.EVENT_ACTIONS
+    if kind == "message":
+        return method in api.MESSAGE_ACTIONS
+    if kind == "conv":
+        return method in api.CONVERSATION_ACTIONS
+    return False
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _contains_yield(node: CSTNode) -> bool:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Yield):
+            return True
+        if isinstance(n, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue
+        stack.extend(iter_child_nodes(n))
+    return False
+
+
+def _multiline_strings(node: CSTNode) -> list[CSTNode]:
+    out: list[CSTNode] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (cst.SimpleString, cst.FormattedString)):
+            code = (
+                n.value
+                if isinstance(n, cst.SimpleString)
+                else "".join(p.value for p in n.parts if isinstance(p, cst.FormattedStringText))
+            )
+            if "\n" in code or "\r" in code or isinstance(n, cst.FormattedString):
+                out.append(n)
+            continue
+        stack.extend(iter_child_nodes(n))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- project
+
+
+class _Project:
+    """The project-wide index and the decisions of TG100/TG101/TG102."""
+
+    def __init__(self, facts: Mapping[str, Any], config: Config) -> None:
+        self.config = config
+        self.mods: list[ModuleFacts] = [f for f in facts.values() if isinstance(f, ModuleFacts)]
+        self.mods.sort(key=lambda m: m.path)
+        self.funcs: dict[str, tuple[FuncFacts, ModuleFacts]] = {}
+        self.classes: dict[str, tuple[tuple[str, ...], dict[str, Desc]]] = {}
+        self.globals: dict[str, Desc] = {}
+        self.exports: dict[str, str] = {}
+        self.lock_defs: dict[str, tuple[str, Pos]] = {}
+        self.refs: set[str] = set()
+        for m in self.mods:
+            prefix = m.module + "." if m.module else ""
+            for q, ff in m.functions.items():
+                self.funcs[q] = (ff, m)
+            self.classes.update(m.classes)
+            for name, d in m.globals.items():
+                self.globals[prefix + name] = d
+            for name, target in m.exports.items():
+                self.exports[prefix + name] = target
+            for name, pos in m.lock_defs.items():
+                self.lock_defs[prefix + name] = (m.path, pos)
+        for m in self.mods:
+            self.refs.update(self.canon(r) for r in m.refs)
+        self.factories = {self.canon(f) for f in config.client_factories} | set(
+            config.client_factories
+        )
+        self.exempt = frozenset(config.exempt_methods)
+        self._kind_memo: dict[Desc, str | None] = {}
+        self._need_memo: dict[str, tuple[str, str, int] | None] = {}
+        self.sites_by_func: dict[str | None, list[tuple[Site, ModuleFacts, int]]] = {}
+        self.calls_by_func: dict[str | None, list[tuple[CallSite, ModuleFacts]]] = {}
+        self.callers: dict[str, list[tuple[CallSite, ModuleFacts]]] = {}
+        for m in self.mods:
+            for i, s in enumerate(m.sites):
+                self.sites_by_func.setdefault(s.func, []).append((s, m, i))
+            for c in m.calls:
+                self.calls_by_func.setdefault(c.func, []).append((c, m))
+                target = self.target_of(c)
+                if target is not None:
+                    self.callers.setdefault(target, []).append((c, m))
+
+    # ------------------------------------------------------------------ resolution
+
+    def canon(self, q: str) -> str:
+        """Follow re-exports: ``app.client`` -> ``app.tg.client`` when ``app`` imports it."""
+        for _ in range(12):
+            if q in self.exports and self.exports[q] != q:
+                q = self.exports[q]
+                continue
+            parts = q.split(".")
+            for i in range(len(parts) - 1, 0, -1):
+                head = ".".join(parts[:i])
+                if head in self.exports and self.exports[head] != head:
+                    q = self.exports[head] + "." + ".".join(parts[i:])
+                    break
+            else:
+                return q
+        return q
+
+    def class_kind(self, q: str, depth: int = 0) -> str | None:
+        q = self.canon(q)
+        if q in api.CLIENT_CLASSES:
+            return "client"
+        if q in api.EVENT_CLASSES:
+            return "event"
+        if q in api.MESSAGE_CLASSES:
+            return "message"
+        if q in _CONV_CLASSES:
+            return "conv"
+        if depth < 12 and q in self.classes:
+            for base in self.classes[q][0]:
+                k = self.class_kind(base, depth + 1)
+                if k is not None:
+                    return k
+        return None
+
+    def mro(self, q: str) -> list[str]:
+        out: list[str] = []
+        stack = [self.canon(q)]
+        while stack and len(out) < 50:
+            c = stack.pop(0)
+            if c in out:
+                continue
+            out.append(c)
+            if c in self.classes:
+                stack.extend(self.canon(b) for b in self.classes[c][0])
+        return out
+
+    def method(self, cls: str, name: str) -> str | None:
+        for c in self.mro(cls):
+            q = f"{c}.{name}"
+            if q in self.funcs:
+                return q
+        return None
+
+    def attr(self, cls: str, name: str) -> Desc | None:
+        for c in self.mro(cls):
+            if c in self.classes and name in self.classes[c][1]:
+                return self.classes[c][1][name]
+        return None
+
+    def class_of(self, d: Desc, depth: int = 0) -> str | None:
+        """The project class an object described by ``d`` is an instance of."""
+        if depth > 12:
+            return None
+        k = d[0]
+        if k == "inst":
+            return self.canon(d[1])
+        if k == "call":
+            q = self.canon(d[1])
+            if q in self.classes or self.class_kind(q) is not None:
+                return q
+            if q in self.funcs and self.funcs[q][0].returns is not None:
+                return self.class_of(self.funcs[q][0].returns, depth + 1)  # type: ignore[arg-type]
+            return None
+        if k == "qual":
+            q = self.canon(d[1])
+            return self.class_of(self.globals[q], depth + 1) if q in self.globals else None
+        if k == "attr":
+            a = self.attr(d[1], d[2])
+            return self.class_of(a, depth + 1) if a is not None else None
+        if k == "mcall":
+            m = self.method(d[1], d[2])
+            r = self.funcs[m][0].returns if m is not None else None
+            return self.class_of(r, depth + 1) if r is not None else None
+        return None
+
+    def kind(self, d: Desc | None, depth: int = 0) -> str | None:
+        """ "client" / "event" / "message" / "conv" / None for a descriptor."""
+        if d is None or depth > 16:
+            return None
+        k = d[0]
+        if k in ("client", "event", "message", "conv"):
+            return k
+        if d in self._kind_memo:
+            return self._kind_memo[d]
+        self._kind_memo[d] = None  # cycle guard
+        out: str | None = None
+        if k == "inst":
+            out = self.class_kind(d[1])
+        elif k == "call":
+            q = self.canon(d[1])
+            if q in self.factories or d[1] in self.factories:
+                out = "client"
+            else:
+                out = self.class_kind(q)
+                if out is None and q in self.funcs:
+                    out = self.kind(self.funcs[q][0].returns, depth + 1)
+        elif k == "qual":
+            q = self.canon(d[1])
+            if q in self.globals:
+                out = self.kind(self.globals[q], depth + 1)
+        elif k == "attr":
+            out = self.kind(self.attr(d[1], d[2]), depth + 1)
+        elif k == "mcall":
+            m = self.method(d[1], d[2])
+            if m is not None and self.funcs[m][0].returns is not None:
+                out = self.kind(self.funcs[m][0].returns, depth + 1)
+            elif self.class_kind(d[1]) is not None:
+                out = _result_kind(self.class_kind(d[1]), d[2])
+        elif k == "res":
+            out = _result_kind(self.kind(tuple(d[2:]), depth + 1), d[1])
+        self._kind_memo[d] = out
+        return out
+
+    def target_of(self, c: CallSite) -> str | None:
+        """The project function a call site calls, if any."""
+        callee = c.callee
+        if callee[0] == "func":
+            q = self.canon(str(callee[1]))
+            return q if q in self.funcs else None
+        recv: Desc = callee[1]  # type: ignore[assignment]
+        cls = self.class_of(recv)
+        if cls is not None:
+            return self.method(cls, str(callee[2]))
+        if recv[0] == "qual":
+            q = self.canon(f"{recv[1]}.{callee[2]}")
+            return q if q in self.funcs else None
+        return None
+
+    # ------------------------------------------------------------------ decisions
+
+    def is_action(self, s: Site) -> str | None:
+        """ "action" / "lifecycle" / None."""
+        k = self.kind(s.recv)
+        if k is None:
+            return None
+        if s.method is None:
+            return "action" if k == "client" else None
+        if s.method in self.exempt:
+            return None
+        if k == "client" and s.method in api.CLIENT_LIFECYCLE:
+            return "lifecycle"
+        return "action" if _is_action_name(k, s.method) else None
+
+    def is_helper(self, qual: str | None) -> bool:
+        if qual is None or qual not in self.funcs:
+            return False
+        ff = self.funcs[qual][0]
+        return (
+            qual in self.callers and qual not in self.refs and not ff.registered and not ff.handler
+        )
+
+    def need(self, qual: str, stack: frozenset[str] = frozenset()) -> tuple[str, str, int] | None:
+        """The first unlocked action a call of ``qual`` performs: (text, path, line), or None."""
+        if qual in self._need_memo:
+            return self._need_memo[qual]
+        if qual in stack:
+            return None
+        stack = stack | {qual}
+        found: tuple[str, str, int] | None = None
+        reported_covers: set[tuple[str, int]] = set()
+        for s, m, i in self.sites_by_func.get(qual, []):
+            if s.lock is not None or self.is_action(s) != "action":
+                continue
+            if s.cover is not None and (m.path, s.cover) in reported_covers:
+                continue
+            reported_covers.add((m.path, i))
+            found = (s.text, m.path, s.pos[0])
+            break
+        if found is None:
+            for c, _m in self.calls_by_func.get(qual, []):
+                if c.lock is not None:
+                    continue
+                target = self.target_of(c)
+                if target is not None and self.is_helper(target):
+                    inner = self.need(target, stack)
+                    if inner is not None:
+                        found = inner
+                        break
+        if len(stack) == 1:
+            self._need_memo[qual] = found
+        return found
+
+    def findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        guarded: dict[str, tuple[str, Pos]] = {}  # telethon lock ident -> first guarded use
+        local_used: set[tuple[str, int]] = set()
+        for m in self.mods:
+            reported: set[int] = set()
+            action_at: set[Pos] = set()
+            for i, s in enumerate(m.sites):
+                verdict = self.is_action(s)
+                if verdict is None:
+                    continue
+                action_at.add(s.pos)
+                if verdict == "lifecycle":
+                    ff = self.funcs.get(s.func or "")
+                    if s.lock is None and ff is not None and ff[0].handler:
+                        out.append(
+                            _finding(
+                                m.path,
+                                s.pos,
+                                TelethonActionOutsideLock.code,
+                                _lifecycle_msg(s),
+                                s.fix,
+                            )
+                        )
+                        reported.add(i)
+                    continue
+                lock = s.lock
+                if lock is not None and lock[0] == "telethon":
+                    guarded.setdefault(str(lock[1]), (m.path, s.pos))
+                    continue
+                if lock is not None and lock[0] == "local":
+                    local_used.add((m.path, int(lock[1])))  # type: ignore[arg-type]
+                    continue
+                if s.cover is not None and s.cover in reported:
+                    continue
+                if lock is None and self.is_helper(s.func):
+                    continue
+                out.append(
+                    _finding(m.path, s.pos, TelethonActionOutsideLock.code, _action_msg(s), s.fix)
+                )
+                reported.add(i)
+            for c in m.calls:
+                target = self.target_of(c)
+                if target is None or not self.is_helper(target):
+                    continue
+                inner = self.need(target)
+                if inner is None:
+                    continue
+                lock = c.lock
+                if lock is not None and lock[0] == "telethon":
+                    guarded.setdefault(str(lock[1]), (m.path, c.pos or (0, 0, 0, 0)))
+                    continue
+                if lock is not None and lock[0] == "local":
+                    local_used.add((m.path, int(lock[1])))  # type: ignore[arg-type]
+                    continue
+                if c.pos is None or c.pos in action_at:
+                    continue
+                if c.cover is not None and c.cover in reported:
+                    continue
+                if lock is None and self.is_helper(c.func):
+                    continue
+                out.append(
+                    _finding(
+                        m.path,
+                        c.pos,
+                        TelethonActionOutsideLock.code,
+                        _helper_msg(c, target, inner),
+                        c.fix,
+                    )
+                )
+        for m in self.mods:
+            for i, lk in enumerate(m.locks):
+                if lk.kind == "local" and (m.path, i) in local_used:
+                    out.append(
+                        _finding(
+                            m.path,
+                            lk.pos,
+                            LockSerialisesNothing.code,
+                            f"`{lk.text}` is a lock created per call: it serialises nothing, so the "
+                            "Telethon actions inside it still overlap; use the one global "
+                            "`async with telethon_lock:` (from telethon_guard)",
+                            None,
+                        )
+                    )
+        out.extend(self._several_locks(guarded))
+        return out
+
+    def _several_locks(self, guarded: dict[str, tuple[str, Pos]]) -> list[Finding]:
+        idents: dict[str, tuple[str, Pos]] = {}
+        for ident, where in guarded.items():
+            # A lock reached through a parameter or local (`state.telethon_lock`) may be any of them.
+            if ":" not in ident:
+                idents.setdefault(self.canon(ident), where)
+        if len(idents) < 2:
+            return []
+        # Where each lock is defined: its module-level definition, else its first guarded use.
+        for m in self.mods:
+            for lk in m.locks:
+                key = self.canon(lk.ident)
+                if key in idents and lk.kind == "telethon":
+                    path, pos = idents[key]
+                    if (m.path, lk.pos[:2]) < (path, pos[:2]):
+                        idents[key] = (m.path, lk.pos)
+        places = {k: self.lock_defs.get(k, v) for k, v in idents.items()}
+        out: list[Finding] = []
+        for ident, (path, pos) in sorted(places.items(), key=lambda kv: (kv[1][0], kv[1][1])):
+            others = ", ".join(
+                f"`{_lock_label(o)}` ({p}:{q[0]})"
+                for o, (p, q) in sorted(places.items())
+                if o != ident
+            )
+            out.append(
+                _finding(
+                    path,
+                    pos,
+                    SeveralTelethonLocks.code,
+                    f"several locks guard Telethon actions: `{_lock_label(ident)}` here and {others}; "
+                    "they do not exclude each other -- use the one `telethon_lock` everywhere",
+                    None,
+                )
+            )
+        return out
+
+
+def _lock_label(ident: str) -> str:
+    return ident.rpartition(":")[2] if ":" in ident else ident
+
+
+def _result_kind(kind: str | None, method: str) -> str | None:
+    if kind == "client":
+        if method in ("start", "takeout"):
+            return "client"
+        if method == "conversation":
+            return "conv"
+        if method == "iter_messages":
+            return "message"
+        return "message" if method in api.MESSAGE_RETURNING else None
+    if kind in ("event", "message", "conv"):
+        return "message" if method in api.MESSAGE_RETURNING else None
+    return None
+
+
+def _finding(path: str, pos: Pos, code: str, message: str, fix: Fix | None) -> Finding:
+    return Finding(path, pos[0], pos[1], pos[2], pos[3], code, message, fix)
+
+
+def _action_msg(s: Site) -> str:
+    if s.spawn is not None:
+        return (
+            f"Telethon action {s.text} runs in a new task ({s.spawn}), which does not hold "
+            "telethon_lock even when started under it; take `async with telethon_lock:` inside the task"
+        )
+    if s.lock is not None and s.lock[0] == "other":
+        return (
+            f"Telethon action {s.text} is guarded by `{s.lock[-1]}`, which is not the "
+            "telethon lock; use `async with telethon_lock:` (or add the lock to `lock-names`)"
+        )
+    return f"Telethon action {s.text} runs outside telethon_lock; wrap it in `async with telethon_lock:`"
+
+
+def _lifecycle_msg(s: Site) -> str:
+    return (
+        f"Telethon lifecycle call {s.text} in a request/event handler runs outside telethon_lock; "
+        "connect once in the lifespan or `__main__`, or wrap it in `async with telethon_lock:`"
+    )
+
+
+def _helper_msg(c: CallSite, target: str, inner: tuple[str, str, int]) -> str:
+    text, path, line = inner
+    where = "in a new task (" + c.spawn + ")" if c.spawn is not None else "outside telethon_lock"
+    if c.lock is not None and c.lock[0] == "other":
+        where = f"under `{c.lock[-1]}`, which is not the telethon lock"
+    short = ".".join(target.replace(".<locals>", "").split(".")[-2:])
+    return (
+        f"call to helper {short}() performs {text} ({path}:{line}) {where}; wrap the call in "
+        "`async with telethon_lock:` or take the lock inside the helper"
+    )
+
+
+# ---------------------------------------------------------------------------------------- rules
+
+
+class TelethonActionOutsideLock(Rule):
+    code = "TG100"
+    name = "telethon-action-outside-lock"
+    what = (
+        "Reports a Telethon action -- a TelegramClient network method (send_message, get_messages, "
+        "iter_*, get_entity, get_peer_id, download_media, conversation, action, takeout...), "
+        "`client(SomeRequest(...))`, or a network method of an event, Message or Conversation -- that "
+        "does not run inside `async with telethon_lock:`. Clients are recognised from imports, "
+        "assignments and annotations (also subclasses, `self.client` attributes, annotated parameters, "
+        "clients imported from another module, `event.client`), never from the name `client`. "
+        "The lock is held by `async with telethon_lock` (imported from telethon_guard, or any name in "
+        "`lock-names`), several items in one `async with`, `await telethon_lock.acquire()` ... "
+        "`finally: telethon_lock.release()`, or `@serialized`. A project function whose actions run "
+        "unlocked and which project code calls is a helper: each call site without the lock is "
+        "reported instead, across modules. Lifecycle calls (connect, start, disconnect, "
+        "run_until_disconnected) are reported only inside request and event handlers. Calls inside "
+        "`create_task`/`gather`/`ensure_future`/`wait_for`/`shield`/`TaskGroup.create_task` run in "
+        "another task, which does not hold the lock. Fixable: the statement is wrapped in "
+        "`async with telethon_lock:` and the import added."
+    )
+    why = (
+        "Two Telethon actions in flight at once race on the account's session: SQLite 'database is "
+        "locked' errors, frozen event loops, entity-cache corruption. One global lock around every "
+        "action makes them run one at a time."
+    )
+    example = (
+        "from telethon import TelegramClient\n\n"
+        "client = TelegramClient('relay', 1, '0' * 32)\n\n"
+        "async def relay(text):\n"
+        "    await client.send_message('BotFather', text)\n"
+    )
+    instead = (
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n\n"
+        "client = TelegramClient('relay', 1, '0' * 32)\n\n"
+        "async def relay(text):\n"
+        "    async with telethon_lock:\n"
+        "        await client.send_message('BotFather', text)\n"
+    )
+    fixable = True
+    valid = (
+        # The lock, aliased.
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock as tl\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def f():\n"
+        "    async with tl:\n"
+        "        await client.send_message('me', 'hi')\n",
+        # Several items; acquire/finally-release; @serialized.
+        "import asyncio\n"
+        "import telethon\n"
+        "import telethon_guard\n"
+        "client = telethon.TelegramClient('s', 1, 'x')\n"
+        "async def f(other):\n"
+        "    async with other, telethon_guard.telethon_lock:\n"
+        "        await client.get_me()\n"
+        "async def g():\n"
+        "    await telethon_guard.telethon_lock.acquire()\n"
+        "    try:\n"
+        "        await client.get_me()\n"
+        "    finally:\n"
+        "        telethon_guard.telethon_lock.release()\n"
+        "@telethon_guard.serialized\n"
+        "async def h():\n"
+        "    await client.get_me()\n",
+        # Lookalike clients are not Telethon.
+        "import httpx, smtplib\n"
+        "from aiogram import Bot\n"
+        "from pyrogram import Client\n"
+        "async def f(client):\n"
+        "    async with httpx.AsyncClient() as http:\n"
+        "        await http.delete('https://x')\n"
+        "    await Bot('t').send_message(1, 'x')\n"
+        "    await Client('s').send_message('me', 'x')\n"
+        "    smtplib.SMTP('h').send_message(None)\n"
+        "    await client.send_message('me', 'x')\n",
+        # A helper only called with the lock held.
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def send(text):\n"
+        "    await client.send_message('me', text)\n"
+        "async def route():\n"
+        "    async with telethon_lock:\n"
+        "        await send('hi')\n",
+        # Lifecycle in a lifespan and in __main__; not actions.
+        "import asyncio\n"
+        "from contextlib import asynccontextmanager\n"
+        "from telethon import TelegramClient, utils\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "@asynccontextmanager\n"
+        "async def lifespan(app):\n"
+        "    await client.connect()\n"
+        "    yield\n"
+        "    await client.disconnect()\n"
+        "async def main():\n"
+        "    await client.start()\n"
+        "    client.add_event_handler(print)\n"
+        "    utils.get_peer_id(1)\n"
+        "    await client.run_until_disconnected()\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n",
+    )
+    invalid = (
+        # telethon.sync, aliases.
+        "from telethon.sync import TelegramClient as TC\n"
+        "client = TC('s', 1, 'x')\n"
+        "async def f():\n"
+        "    await client.send_message('me', 'hi')\n",
+        # A subclass and self.send_message.
+        "from telethon import TelegramClient\n"
+        "class Relay(TelegramClient):\n"
+        "    async def relay(self, text):\n"
+        "        await self.send_message('BotFather', text)\n",
+        # An attribute set in __init__.
+        "import telethon\n"
+        "class Service:\n"
+        "    def __init__(self):\n"
+        "        self.client = telethon.TelegramClient('s', 1, 'x')\n"
+        "    async def replies(self):\n"
+        "        async for m in self.client.iter_messages('BotFather'):\n"
+        "            print(m)\n",
+        # Annotated parameter (string, Optional), and a raw request.
+        "from typing import Optional, TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from telethon import TelegramClient\n"
+        "async def f(client: 'Optional[TelegramClient]', request):\n"
+        "    await client(request)\n",
+        # Code after the block, a lambda and a task started inside it.
+        "import asyncio\n"
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def f():\n"
+        "    async with telethon_lock:\n"
+        "        asyncio.create_task(client.send_message('me', 'x'))\n"
+        "    await client.get_me()\n",
+        # Event handler: event.reply and event.client.
+        "from telethon import TelegramClient, events\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "@client.on(events.NewMessage(pattern='/start'))\n"
+        "async def on_start(event):\n"
+        "    await event.reply('hello')\n",
+        # A helper called without the lock: reported at the call.
+        "from telethon import TelegramClient\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def send(text):\n"
+        "    await client.send_message('me', text)\n"
+        "async def route():\n"
+        "    await send('hi')\n",
+        # Another lock is not the telethon lock.
+        "import asyncio\n"
+        "from telethon import TelegramClient\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "send_lock = asyncio.Lock()\n"
+        "async def f():\n"
+        "    async with send_lock:\n"
+        "        await client.get_me()\n",
+    )
+
+
+class LockSerialisesNothing(Rule):
+    code = "TG101"
+    name = "lock-serialises-nothing"
+    what = (
+        "Reports a lock created per call -- `async with asyncio.Lock():` inline, or a local "
+        "`lock = asyncio.Lock()` (asyncio, anyio, trio) then `async with lock:` -- around Telethon "
+        "actions. (Those actions are not reported again under TG100.)"
+    )
+    why = (
+        "Each call gets its own fresh lock, which nobody else ever waits on: it serialises nothing and "
+        "concurrent requests still run Telethon actions at the same time."
+    )
+    example = (
+        "import asyncio\n"
+        "from telethon import TelegramClient\n\n"
+        "client = TelegramClient('relay', 1, '0' * 32)\n\n"
+        "async def relay(text):\n"
+        "    async with asyncio.Lock():\n"
+        "        await client.send_message('BotFather', text)\n"
+    )
+    instead = (
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n\n"
+        "client = TelegramClient('relay', 1, '0' * 32)\n\n"
+        "async def relay(text):\n"
+        "    async with telethon_lock:\n"
+        "        await client.send_message('BotFather', text)\n"
+    )
+    valid = (
+        # A per-call lock around no Telethon action.
+        "import asyncio\n"
+        "async def f(http):\n"
+        "    async with asyncio.Lock():\n"
+        "        await http.get('x')\n",
+        # The global lock.
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def f():\n"
+        "    async with telethon_lock:\n"
+        "        await client.get_me()\n",
+    )
+    invalid = (
+        "import asyncio\n"
+        "from telethon import TelegramClient\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def f():\n"
+        "    async with asyncio.Lock():\n"
+        "        await client.get_me()\n",
+        "import anyio\n"
+        "from telethon import TelegramClient\n"
+        "async def f(client: TelegramClient):\n"
+        "    lock = anyio.Lock()\n"
+        "    async with lock:\n"
+        "        await client.send_message('me', 'x')\n",
+    )
+
+
+class SeveralTelethonLocks(Rule):
+    code = "TG102"
+    name = "several-telethon-locks"
+    what = (
+        "Reports each definition (or first use, when defined outside the linted tree) of a lock that "
+        "guards Telethon actions when more than one distinct lock object does so in the tree -- e.g. "
+        "`telethon_lock` and a separately defined lock named in `lock-names`."
+    )
+    why = (
+        "Two locks do not exclude each other: an action under one runs concurrently with an action "
+        "under the other. The norm is one global lock."
+    )
+    example = (
+        "import asyncio\n"
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n\n"
+        "client = TelegramClient('relay', 1, '0' * 32)\n"
+        "tg_lock = asyncio.Lock()  # named in lock-names\n\n"
+        "async def a():\n"
+        "    async with telethon_lock:\n"
+        "        await client.get_me()\n\n"
+        "async def b():\n"
+        "    async with tg_lock:\n"
+        "        await client.get_me()\n"
+    )
+    instead = (
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n\n"
+        "client = TelegramClient('relay', 1, '0' * 32)\n\n"
+        "async def a():\n"
+        "    async with telethon_lock:\n"
+        "        await client.get_me()\n\n"
+        "async def b():\n"
+        "    async with telethon_lock:\n"
+        "        await client.get_me()\n"
+    )
+    valid = (
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n"
+        "import telethon_guard as tg\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def a():\n"
+        "    async with telethon_lock:\n"
+        "        await client.get_me()\n"
+        "async def b():\n"
+        "    async with tg.telethon_lock:\n"
+        "        await client.get_me()\n",
+    )
+    invalid = (
+        "import asyncio\n"
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock as guard_lock\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "telethon_lock = asyncio.Lock()\n"
+        "async def a():\n"
+        "    async with guard_lock:\n"
+        "        await client.get_me()\n"
+        "async def b():\n"
+        "    async with telethon_lock:\n"
+        "        await client.get_me()\n",
+    )
 
 
 class LockingFamily(Family):
-    pass
+    """TG100, TG101 and TG102."""
+
+    rules: ClassVar[tuple[type[Rule], ...]] = (
+        TelethonActionOutsideLock,
+        LockSerialisesNothing,
+        SeveralTelethonLocks,
+    )
+    # Every Python file matters: a helper or a client may live in a module that never names Telethon.
+    keywords: ClassVar[tuple[bytes, ...]] = ()
+
+    def check_module(self, module: PythonModule) -> FileResult:
+        analyzer = _Analyzer(module)
+        analyzer.run()
+        return FileResult(findings=[], facts=analyzer.facts())
+
+    def check_project(self, facts: Mapping[str, Any], config: Config) -> Sequence[Finding]:
+        return sorted(_Project(facts, config).findings())

@@ -1,9 +1,847 @@
-"""STUB -- owned by a rule helper. See CONTRIBUTING.md."""
+"""TG300 shared-session and TG301 client-per-call: one client per session, built once.
+
+Each module contributes facts: its ``TelegramClient`` constructions (with the session they open, the
+context they run in), its class bases, its calls to project functions and its constants. The project
+pass resolves constants imported across modules, project subclasses of ``TelegramClient``, configured
+client factories, and which functions run more than once.
+
+What counts as the same session (TG300): the same string after resolving literals, module constants
+(also imported from another module), f-strings and ``+`` of constants, ``os.path.join``/``pathlib``
+``/`` of constants and ``os.environ.get("X", "default")``/``os.getenv`` defaults; the same environment
+variable read twice (with or without a default); ``"relay"`` and ``"relay.session"`` (Telethon appends
+``.session``, telethon/sessions/sqlite.py:44). Relative paths are compared as written (normalised:
+``./relay`` is ``relay``), since the working directory is unknown. ``None``, ``""``, ``MemorySession()``
+and ``StringSession()`` (a fresh login) never collide; ``StringSession(X)`` twice with the same ``X``
+does: it is one auth key used by two clients, which Telegram revokes (``AuthKeyDuplicatedError``).
+The session is the first positional argument or ``session=`` (also for project subclasses and
+configured client factories).
+"""
 
 from __future__ import annotations
 
-from .base import Family
+import posixpath
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import libcst as cst
+
+from ..config import Config
+from ..model import Finding
+from ..names import UNKNOWN, Binding, ModuleNames, iter_child_nodes, resolve_constant
+from ._commands import ConstantTable
+from .base import Family, FileResult, PythonModule, Rule
+
+__all__ = ["ClientPerCall", "SessionsFamily", "SharedSession"]
+
+TELETHON_CLIENTS = frozenset(
+    {
+        "telethon.TelegramClient",
+        "telethon.sync.TelegramClient",
+        "telethon.client.TelegramClient",
+        "telethon.client.telegramclient.TelegramClient",
+    }
+)
+_SQLITE_SESSIONS = {"telethon.sessions.SQLiteSession", "telethon.sessions.sqlite.SQLiteSession"}
+_STRING_SESSIONS = {"telethon.sessions.StringSession", "telethon.sessions.string.StringSession"}
+_MEMORY_SESSIONS = {"telethon.sessions.MemorySession", "telethon.sessions.memory.MemorySession"}
+_ROUTE_METHODS = frozenset(
+    {
+        "get",
+        "post",
+        "put",
+        "delete",
+        "patch",
+        "options",
+        "head",
+        "trace",
+        "api_route",
+        "route",
+        "websocket",
+        "websocket_route",
+    }
+)
+_ROUTE_CLASSES = {
+    "starlette.routing.Route",
+    "starlette.routing.WebSocketRoute",
+    "fastapi.routing.APIRoute",
+    "fastapi.routing.APIWebSocketRoute",
+}
+_DEPENDS = {"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"}
+_ONCE_DECORATORS = {"functools.cache", "functools.lru_cache", "functools.cached_property"}
+
+
+class SharedSession(Rule):
+    code = "TG300"
+    name = "shared-session"
+    what = (
+        "Reports two or more `TelegramClient` constructions (also subclasses and configured client "
+        "factories) on the same session anywhere in the linted tree -- the same literal, module "
+        "constant (also imported from another module), f-string of constants, environment "
+        "variable or environment default -- and names the other sites. `relay` and "
+        "`relay.session` are the same file; relative paths are compared as written. `None`, "
+        '`""`, `MemorySession()` and `StringSession()` never collide; `StringSession(X)` twice is '
+        "one auth key used twice and is reported."
+    )
+    why = (
+        "Two clients on one `.session` file are two SQLite connections to one database: the second "
+        "writer blocks for 5 s and fails with `database is locked`, freezing its event loop; a "
+        "script beside the service does the same from another process. One auth key used from two "
+        "places at once gets revoked by Telegram."
+    )
+    example = (
+        "from telethon import TelegramClient\n\n"
+        'client = TelegramClient("relay", 1, "0" * 32)\n'
+        'backfill = TelegramClient("relay.session", 1, "0" * 32)\n'
+    )
+    instead = (
+        "from telethon import TelegramClient\n\n"
+        "# One client per session; a script uses its own session (or talks to the service).\n"
+        'client = TelegramClient("relay", 1, "0" * 32)\n'
+        'backfill = TelegramClient("backfill", 1, "0" * 32)\n'
+    )
+    valid = (
+        'from telethon import TelegramClient\n\na = TelegramClient("relay", 1, "x")\nb = TelegramClient("backfill", 1, "x")\n',
+        "from telethon import TelegramClient\n\na = TelegramClient(None, 1, 'x')\nb = TelegramClient(None, 1, 'x')\n",
+        "from telethon import TelegramClient\nfrom telethon.sessions import MemorySession\n\n"
+        "a = TelegramClient(MemorySession(), 1, 'x')\nb = TelegramClient(MemorySession(), 1, 'x')\n",
+        "class TelegramClient:\n    def __init__(self, name):\n        pass\n\na = TelegramClient('relay')\nb = TelegramClient('relay')\n",
+    )
+    invalid = (
+        'from telethon import TelegramClient\n\na = TelegramClient("relay", 1, "x")\nb = TelegramClient("relay.session", 1, "x")\n',
+        'import telethon as tg\n\nSESSION = "relay"\na = tg.TelegramClient(SESSION, 1, "x")\nb = tg.TelegramClient(f"{SESSION}", 1, "x")\n',
+        "import os\nfrom telethon.sync import TelegramClient\n\n"
+        'a = TelegramClient(os.environ.get("SESSION", "relay"), 1, "x")\nb = TelegramClient("relay", 1, "x")\n',
+        "from telethon import TelegramClient\n\nclass Relay(TelegramClient):\n    pass\n\n"
+        'a = Relay("relay", 1, "x")\nb = TelegramClient(session="relay", api_id=1, api_hash="x")\n',
+    )
+
+
+class ClientPerCall(Rule):
+    code = "TG301"
+    name = "client-per-call"
+    what = (
+        "Reports a `TelegramClient` on a fixed session (one that does not vary with the call's "
+        "arguments or the loop variable) constructed where it runs more than once: in a request "
+        "handler (`@app.get(...)`, `@router.post(...)`, `@app.route(...)`, `@app.websocket(...)`, "
+        "Starlette `Route`, a FastAPI `Depends` dependency), a Telethon event handler, a `for`/"
+        "`while` loop or comprehension, or a function called from more than one place, from a loop "
+        "or from such a function (across modules). Not reported: the lifespan, startup handlers, "
+        "`__main__` blocks, module level, a factory called once, a cached factory "
+        "(`functools.cache`) and the lazy singleton `if _client is None: _client = TelegramClient(...)`."
+    )
+    why = (
+        "Each construction opens the session file again: while an earlier client is still "
+        "connected (or being garbage-collected) the two fight over the SQLite database, and every "
+        "request pays a fresh connection and login to Telegram."
+    )
+    example = (
+        "from fastapi import FastAPI\nfrom telethon import TelegramClient\n\napp = FastAPI()\n\n\n"
+        '@app.post("/messages")\nasync def send(text: str):\n'
+        '    async with TelegramClient("relay", 1, "0" * 32) as client:\n'
+        '        await client.send_message("BotFather", text)\n'
+    )
+    instead = (
+        "from contextlib import asynccontextmanager\n\nfrom fastapi import FastAPI\n"
+        "from telethon import TelegramClient\nfrom telethon_guard import telethon_lock\n\n\n"
+        "@asynccontextmanager\nasync def lifespan(app):\n"
+        '    app.state.client = TelegramClient("relay", 1, "0" * 32)\n'
+        "    await app.state.client.start()\n    yield\n    await app.state.client.disconnect()\n\n\n"
+        'app = FastAPI(lifespan=lifespan)\n\n\n@app.post("/messages")\nasync def send(text: str):\n'
+        "    async with telethon_lock:\n"
+        '        await app.state.client.send_message("BotFather", text)\n'
+    )
+    valid = (
+        "from telethon import TelegramClient\n\nSESSIONS = ['a', 'b']\n"
+        "clients = [TelegramClient(name, 1, 'x') for name in SESSIONS]\n",
+        "from telethon import TelegramClient\n\n\ndef make():\n    return TelegramClient('relay', 1, 'x')\n\n\n"
+        "async def lifespan(app):\n    client = make()\n    yield\n",
+        "from telethon import TelegramClient\n\n_client = None\n\n\ndef get_client():\n    global _client\n"
+        "    if _client is None:\n        _client = TelegramClient('relay', 1, 'x')\n    return _client\n\n\n"
+        "def a():\n    get_client()\n\n\ndef b():\n    get_client()\n",
+        "from telethon import TelegramClient\n\nif __name__ == '__main__':\n"
+        "    with TelegramClient('relay', 1, 'x') as client:\n        client.run_until_disconnected()\n",
+        "from fastapi import FastAPI\nfrom telethon import TelegramClient\n\napp = FastAPI()\n\n\n"
+        "@app.post('/login')\nasync def login(phone: str):\n    client = TelegramClient(phone, 1, 'x')\n",
+    )
+    invalid = (
+        example,
+        "from telethon import TelegramClient\n\nfor chat in ['a', 'b']:\n"
+        "    client = TelegramClient('relay', 1, 'x')\n",
+        "from telethon import TelegramClient, events\n\nbot = TelegramClient('bot', 1, 'x')\n\n\n"
+        "@bot.on(events.NewMessage)\nasync def handler(event):\n"
+        "    async with TelegramClient('relay', 1, 'x') as user:\n        pass\n",
+        "from telethon import TelegramClient\n\n\ndef make():\n    return TelegramClient('relay', 1, 'x')\n\n\n"
+        "def a():\n    make()\n\n\ndef b():\n    make()\n",
+        "from telethon import TelegramClient\n\nclients = [TelegramClient('relay', 1, 'x') for _ in range(3)]\n",
+    )
+
+
+# --- facts ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    """One construction of a (possible) Telegram client."""
+
+    callee: str  # qualified name of what is called
+    where: tuple[int, int, int, int]
+    file_keys: tuple[object, ...] = ()  # str values or markers (resolved in the project pass)
+    string_keys: tuple[object, ...] = ()  # StringSession contents
+    env: str | None = None  # environment variable the session name comes from
+    function: str | None = None  # qualified name of the enclosing function (None: module level)
+    fixed: bool = False  # the session does not vary with arguments/loop variables
+    reported: bool = False  # TG301 already reported by check_module (handler/loop)
+    once: bool = False  # singleton/cached construction
+    #: Runs per iteration/request, found locally for a callee not yet known to be a client.
+    reason: str | None = None
+    text: str = ""  # the session argument as written
+    branches: tuple[tuple[int, int], ...] = ()  # see _Context.branches
+
+
+@dataclass
+class CallEdge:
+    callee: str
+    caller: str | None  # None: module level or __main__
+    many: bool  # in a loop, or in a handler of its own
+
+
+@dataclass
+class SessionFacts:
+    module_name: str
+    path: str
+    sites: list[Site] = field(default_factory=list)
+    bases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    calls: list[CallEdge] = field(default_factory=list)
+    handlers: list[str] = field(
+        default_factory=list
+    )  # functions the framework runs per request/event
+    constants: dict[str, object] = field(default_factory=dict)
+    #: Module constants read from the environment: NAME -> variable (``SESSION = os.getenv("S", "x")``).
+    env_constants: dict[str, str] = field(default_factory=dict)
+
+
+# --- the module scan --------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    function: cst.FunctionDef | cst.Lambda | None = None
+    qualname: str | None = None
+    handler: str | None = None  # "request handler `send`", ...
+    loops: tuple[cst.CSTNode, ...] = ()
+    main: bool = False
+    conditions: tuple[cst.If, ...] = ()
+    branches: tuple[tuple[int, int], ...] = ()  # (if/try number, branch taken) from the outside in
+
+
+def _is_class_name(q: str) -> bool:
+    last = q.rsplit(".", 1)[-1]
+    return bool(last) and last[0].isupper() and not q.startswith("builtins.")
+
+
+class _Scan:
+    def __init__(self, module: PythonModule) -> None:
+        self.module = module
+        self.names = ModuleNames.build(module.tree, module.module_name, module.is_package)
+        self.factories = set(module.config.client_factories)
+        self.facts = SessionFacts(module.module_name, module.path)
+        self.findings: list[Finding] = []
+        self.handler_names: dict[str, str] = {}  # function qualname -> description
+        self.branch_count = 0
+
+    def where(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+        r = self.module.range_of(node)
+        return r.start.line, r.start.column + 1, r.end.line, r.end.column + 1
+
+    def run(self) -> FileResult:
+        names = self.names
+        for cls, _ in names.classes:
+            q = f"{names.scope_of(cls).child_prefix}.{cls.name.value}"
+            bases = tuple(
+                b
+                for b in (names.qualified_name(a.value) for a in cls.bases if a.keyword is None)
+                if b
+            )
+            if bases:
+                self.facts.bases[q.lstrip(".")] = bases
+        self.find_registered_handlers()
+        self.walk(self.module.tree, _Context())
+        self.facts.handlers = sorted(self.handler_names)
+        self.facts.constants = {
+            k: v
+            for k, v in names.module_constants.items()
+            if isinstance(v, (str, tuple)) or v is None
+        }
+        for name, bindings in names.module_scope.bindings.items():
+            if len(bindings) == 1 and bindings[0].kind in ("assign", "annassign"):
+                value = bindings[0].value
+                if value is not None:
+                    env = self.session_keys(value)[2]
+                    if env is not None:
+                        self.facts.env_constants[name] = env
+        return FileResult(sorted(self.findings), self.facts)
+
+    # handlers
+
+    def find_registered_handlers(self) -> None:
+        """Functions handed to the framework by reference: ``Route("/x", f)``, ``Depends(f)``..."""
+        for node in _walk(self.module.tree):
+            if not isinstance(node, cst.Call):
+                continue
+            q = self.names.qualified_name(node.func)
+            target: cst.BaseExpression | None = None
+            what = "request handler"
+            if q in _ROUTE_CLASSES or (
+                isinstance(node.func, cst.Attribute)
+                and node.func.attr.value
+                in ("add_api_route", "add_route", "add_url_rule", "add_websocket_route")
+            ):
+                positional = [a.value for a in node.args if a.keyword is None]
+                kw = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+                target = kw.get("endpoint") or kw.get("view_func") or kw.get("route")
+                if target is None and len(positional) > 1:
+                    target = (
+                        positional[1 if node.func.attr.value != "add_url_rule" else 2]
+                        if (
+                            isinstance(node.func, cst.Attribute)
+                            and node.func.attr.value == "add_url_rule"
+                            and len(positional) > 2
+                        )
+                        else positional[1]
+                    )
+            elif q in _DEPENDS and node.args:
+                target = node.args[0].value
+                what = "request dependency"
+            elif (
+                isinstance(node.func, cst.Attribute) and node.func.attr.value == "add_event_handler"
+            ):
+                if node.args and self.is_event_arg(node.args[1:] if len(node.args) > 1 else ()):
+                    target = node.args[0].value
+                    what = "event handler"
+            if target is not None:
+                tq = self.names.qualified_name(target)
+                if tq:
+                    self.handler_names[tq] = f"{what} `{tq.rsplit('.', 1)[-1]}`"
+
+    def is_event_arg(self, args: Sequence[cst.Arg]) -> bool:
+        for arg in args:
+            value = arg.value.func if isinstance(arg.value, cst.Call) else arg.value
+            q = self.names.qualified_name(value)
+            if q and q.startswith("telethon.events"):
+                return True
+        return not args
+
+    def decorator_kind(self, fn: cst.FunctionDef) -> str | None:
+        name = fn.name.value
+        for dec in fn.decorators:
+            d = dec.decorator
+            if isinstance(d, cst.Call):
+                q = self.names.qualified_name(d.func)
+                if q == "telethon.events.register" or (
+                    isinstance(d.func, cst.Attribute)
+                    and d.func.attr.value == "on"
+                    and self.is_event_arg(d.args)
+                ):
+                    return f"event handler `{name}`"
+                if isinstance(d.func, cst.Attribute) and d.func.attr.value in _ROUTE_METHODS:
+                    first = d.args[0].value if d.args and d.args[0].keyword is None else None
+                    path = next(
+                        (
+                            a.value
+                            for a in d.args
+                            if a.keyword is not None and a.keyword.value == "path"
+                        ),
+                        first,
+                    )
+                    value = self.names.constant_value(path) if path is not None else UNKNOWN
+                    if isinstance(value, str) and (value == "" or value.startswith("/")):
+                        return f"request handler `{name}`"
+        return None
+
+    def is_once(self, fn: cst.FunctionDef) -> bool:
+        for dec in fn.decorators:
+            d = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+            if self.names.qualified_name(d) in _ONCE_DECORATORS:
+                return True
+        return False
+
+    # the walk
+
+    def walk(self, node: cst.CSTNode, ctx: _Context) -> None:
+        if isinstance(node, cst.FunctionDef):
+            for dec in node.decorators:
+                self.walk(dec, ctx)
+            scope = self.names.inner_scope(node)
+            qualname = scope.qualname if scope is not None else None
+            handler = self.decorator_kind(node) or (self.handler_names.get(qualname or ""))
+            self.walk(node.body, _Context(node, qualname, handler, branches=ctx.branches))
+            return
+        if isinstance(node, cst.Lambda):
+            self.walk(node.body, replace(ctx, function=node, qualname=None))
+            return
+        if isinstance(node, cst.If) and ctx.function is None and node in self.names.main_blocks:
+            self.walk(node.test, ctx)
+            self.walk(node.body, _Context(main=True, loops=ctx.loops, branches=ctx.branches))
+            if node.orelse is not None:
+                self.walk(node.orelse, ctx)
+            return
+        if isinstance(node, (cst.If, cst.Try, cst.TryStar)):
+            # Branches of one if/else (or try/except) never both run: their sites cannot share.
+            self.branch_count += 1
+            branch = self.branch_count
+            if isinstance(node, cst.If):
+                self.walk(node.test, ctx)
+                conditions = (*ctx.conditions, node)
+                self.walk(
+                    node.body,
+                    replace(ctx, conditions=conditions, branches=(*ctx.branches, (branch, 0))),
+                )
+                if node.orelse is not None:
+                    self.walk(node.orelse, replace(ctx, branches=(*ctx.branches, (branch, 1))))
+                return
+            self.walk(node.body, replace(ctx, branches=(*ctx.branches, (branch, 0))))
+            for n, handler_node in enumerate(node.handlers):
+                self.walk(handler_node, replace(ctx, branches=(*ctx.branches, (branch, n + 1))))
+            for extra in (node.orelse, node.finalbody):
+                if extra is not None:
+                    self.walk(extra, ctx)
+            return
+        if isinstance(node, (cst.For, cst.While)):
+            self.walk(node.iter if isinstance(node, cst.For) else node.test, ctx)
+            self.walk(node.body, replace(ctx, loops=(*ctx.loops, node)))
+            if node.orelse is not None:
+                self.walk(node.orelse, ctx)
+            return
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            looped = replace(ctx, loops=(*ctx.loops, node))
+            for child in iter_child_nodes(node):
+                self.walk(child, looped)
+            return
+        if isinstance(node, cst.Call):
+            self.call(node, ctx)
+        for child in iter_child_nodes(node):
+            self.walk(child, ctx)
+
+    def call(self, node: cst.Call, ctx: _Context) -> None:
+        q = self.names.qualified_name(node.func)
+        if (
+            q is None
+            and isinstance(node.func, cst.Attribute)
+            and isinstance(node.func.value, cst.Name)
+        ):
+            q = self.method_of_self(node.func)
+        if q is None:
+            return
+        if q in TELETHON_CLIENTS or q in self.factories or _is_class_name(q):
+            self.construction(q, node, ctx)
+        if not q.startswith("builtins."):
+            many = bool(ctx.loops) or ctx.handler is not None
+            self.facts.calls.append(CallEdge(q, None if ctx.main else ctx.qualname, many))
+
+    def method_of_self(self, func: cst.Attribute) -> str | None:
+        """``self.method`` inside a class body's method -> ``module.Class.method``."""
+        assert isinstance(func.value, cst.Name)
+        bindings = self.names.bindings_of(func.value)
+        if not bindings or bindings[0].kind != "param":
+            return None
+        scope = self.names.scope_of(func.value).enclosing_function()
+        parent = scope.parent if scope is not None else None
+        if parent is None or parent.kind != "class":
+            return None
+        fn = scope.node if scope is not None else None
+        if not isinstance(fn, cst.FunctionDef) or not fn.params.params:
+            return None
+        if fn.params.params[0].name.value != func.value.value:
+            return None
+        return f"{parent.qualname}.{func.attr.value}"
+
+    def construction(self, q: str, node: cst.Call, ctx: _Context) -> None:
+        session = _session_arg(node)
+        if session is None:
+            return
+        file_keys, string_keys, env = self.session_keys(session)
+        has_key = bool(file_keys or string_keys or env is not None)
+        fixed = (has_key or self.is_fixed(session)) and not self.varies(session)
+        if not has_key and not fixed:
+            return  # nothing to compare and nothing per-call: keep facts small
+        once = self.singleton(node, ctx) or (
+            isinstance(ctx.function, cst.FunctionDef) and self.is_once(ctx.function)
+        )
+        site = Site(
+            q,
+            self.where(node),
+            tuple(file_keys),
+            tuple(string_keys),
+            env,
+            None if ctx.main else ctx.qualname,
+            bool(fixed),
+            False,
+            once,
+            text=_code(self.module, session),
+            branches=ctx.branches,
+        )
+        reason = None
+        if fixed and not once:
+            if ctx.loops:
+                reason = "inside a loop (one new client per iteration)"
+            elif ctx.handler is not None:
+                reason = f"in {ctx.handler}, which runs on every request or event"
+        if reason is not None:
+            if q in TELETHON_CLIENTS or q in self.factories:
+                site.reported = True
+                message = _per_call_message(_code(self.module, session), reason)
+                self.findings.append(self.module.finding(node, "TG301", message))
+            else:
+                site.reason = reason  # a project subclass? decided in the project pass
+        self.facts.sites.append(site)
+
+    # sessions
+
+    def session_keys(
+        self, expr: cst.BaseExpression
+    ) -> tuple[list[object], list[object], str | None]:
+        """(file session values, StringSession values, environment variable name)."""
+        if isinstance(expr, cst.Call):
+            q = self.names.qualified_name(expr.func)
+            if q in _MEMORY_SESSIONS:
+                return [], [], None
+            if q in _STRING_SESSIONS:
+                if not expr.args:
+                    return [], [], None
+                files, _, env = self.session_keys(expr.args[0].value)
+                return [], [v for v in files if v != ""], env
+            if q in _SQLITE_SESSIONS or q in (
+                "builtins.str",
+                "pathlib.Path",
+                "pathlib.PurePath",
+                "os.fspath",
+            ):
+                if not expr.args:
+                    return [], [], None
+                return self.session_keys(expr.args[0].value)
+            if q in ("os.environ.get", "os.getenv"):
+                name = self.names.constant_value(expr.args[0].value) if expr.args else UNKNOWN
+                env = name if isinstance(name, str) else None
+                default = self.names.constant_value(expr)
+                return ([default] if _usable(default) else []), [], env
+            if q == "os.path.join":
+                parts = [self.path_value(a.value) for a in expr.args]
+                joined = _join(parts)
+                return ([joined] if _usable(joined) else []), [], None
+        if (
+            isinstance(expr, cst.Subscript)
+            and self.names.qualified_name(expr.value) == "os.environ"
+        ):
+            if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+                name = self.names.constant_value(expr.slice[0].slice.value)
+                return [], [], name if isinstance(name, str) else None
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide):
+            joined = _join([self.path_value(expr.left), self.path_value(expr.right)])
+            return ([joined] if _usable(joined) else []), [], None
+        if isinstance(expr, cst.Name):
+            bindings = self.names.bindings_of(expr)
+            if (
+                bindings
+                and len(bindings) == 1
+                and bindings[0].kind == "assign"
+                and bindings[0].value is not None
+            ):
+                bound = bindings[0].value
+                if not isinstance(
+                    bound, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
+                ):
+                    return self.session_keys(bound)
+        value = self.names.constant_value(expr)
+        return ([value] if _usable(value) else []), [], None
+
+    def path_value(self, expr: cst.BaseExpression) -> object:
+        files, _, _ = self.session_keys(expr)
+        return files[0] if files else UNKNOWN
+
+    def _local_bindings(self, name: cst.Name) -> list[Binding] | None:
+        found = self.names.lookup(name.value, self.names.scope_of(name))
+        if found is None:
+            return None
+        defining, bindings = found
+        if defining.kind in ("module", "class"):
+            return None
+        return bindings
+
+    def varies(self, expr: cst.BaseExpression) -> bool:
+        """Whether the session depends on parameters, loop variables or other per-call values."""
+        for n in _walk(expr):
+            if isinstance(n, cst.Name):
+                bindings = self._local_bindings(n)
+                if bindings is None:
+                    continue
+                for b in bindings:
+                    if b.kind != "assign" or b.value is None or self.varies(b.value):
+                        return True
+        return False
+
+    def is_fixed(self, expr: cst.BaseExpression) -> bool:
+        """A non-literal session built only from module-level names (``settings.SESSION``)."""
+        if isinstance(expr, cst.Name) and expr.value == "None":
+            return False
+        if isinstance(expr, cst.Call):
+            q = self.names.qualified_name(expr.func)
+            if q in _MEMORY_SESSIONS or (q in _STRING_SESSIONS and not expr.args):
+                return False
+        return any(isinstance(n, cst.Name) for n in _walk(expr))
+
+    def singleton(self, node: cst.Call, ctx: _Context) -> bool:
+        """``if _client is None: _client = TelegramClient(...)`` (global or attribute target)."""
+        if not ctx.conditions:
+            return False
+        assign = self._assignment_of(node, ctx)
+        if assign is None:
+            return False
+        code = self.module.tree.code_for_node
+        target = code(assign).strip()
+        return any(
+            code(n).strip() == target
+            for cond in ctx.conditions
+            for n in _walk(cond.test)
+            if isinstance(n, (cst.Name, cst.Attribute))
+        )
+
+    def _assignment_of(self, node: cst.Call, ctx: _Context) -> cst.BaseExpression | None:
+        body = ctx.conditions[-1].body
+        for stmt in _walk(body):
+            if isinstance(stmt, cst.Assign) and any(n is node for n in _walk(stmt.value)):
+                t = stmt.targets[0].target
+                if isinstance(t, cst.Attribute):
+                    return t
+                if isinstance(t, cst.Name) and ctx.function is not None:
+                    scope = self.names.inner_scope(ctx.function)
+                    if scope is not None and t.value in scope.global_names | scope.nonlocal_names:
+                        return t
+                return t if ctx.function is None else None
+        return None
+
+
+def _usable(value: object) -> bool:
+    """A session value that can collide: a non-empty string or a marker."""
+    if isinstance(value, str):
+        return value != ""
+    return type(value) is tuple and len(value) == 2 and value[0] in ("ref", "concat")
+
+
+def _join(parts: list[object]) -> object:
+    if any(p is UNKNOWN for p in parts) or not parts:
+        return UNKNOWN
+    out: list[object] = []
+    for n, p in enumerate(parts):
+        if n:
+            out.append("/")
+        out.append(p)
+    if all(isinstance(p, str) for p in out):
+        return posixpath.join(*[p for p in parts if isinstance(p, str)])
+    return ("concat", tuple(out))
+
+
+def _session_arg(node: cst.Call) -> cst.BaseExpression | None:
+    for arg in node.args:
+        if arg.keyword is not None and arg.keyword.value == "session":
+            return arg.value
+    for arg in node.args:
+        if arg.keyword is None and not arg.star:
+            return arg.value
+        break
+    return None
+
+
+def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(iter_child_nodes(n))
+
+
+def _code(module: PythonModule, node: cst.CSTNode) -> str:
+    text = module.tree.code_for_node(node).strip()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _per_call_message(session: str, reason: str) -> str:
+    return (
+        f"TelegramClient on the fixed session {session} is constructed {reason}: every construction "
+        "opens the session file again while another client may hold it (database is locked) and "
+        "logs in anew; create one client in the lifespan or at startup and reuse it"
+    )
+
+
+def _normalise(value: str) -> str:
+    # Telethon appends ".session" unless present (telethon/sessions/sqlite.py:44).
+    path = posixpath.normpath(value)
+    return path[: -len(".session")] if path.endswith(".session") else path
+
+
+# --- the family -------------------------------------------------------------------------------
 
 
 class SessionsFamily(Family):
-    pass
+    rules = (SharedSession, ClientPerCall)
+    keywords = (b"TelegramClient", b"telethon", b"session", b"SESSION", b"Session")
+
+    def check_module(self, module: PythonModule) -> FileResult:
+        return _Scan(module).run()
+
+    def check_project(self, facts: Mapping[str, Any], config: Config) -> Sequence[Finding]:
+        modules = {p: f for p, f in facts.items() if isinstance(f, SessionFacts)}
+        table = ConstantTable()
+        env_table = ConstantTable()
+        bases: dict[str, tuple[str, ...]] = {}
+        for f in modules.values():
+            for name, value in f.constants.items():
+                table.add(f.module_name, name, value)
+            for name, env in f.env_constants.items():
+                env_table.add(f.module_name, name, env)
+            bases.update(f.bases)
+        clients = set(TELETHON_CLIENTS) | set(config.client_factories)
+        changed = True
+        while changed:
+            changed = False
+            for cls, cls_bases in bases.items():
+                if cls not in clients and any(b in clients for b in cls_bases):
+                    clients.add(cls)
+                    changed = True
+        sites = [(p, s) for p, f in modules.items() for s in f.sites if s.callee in clients]
+        findings = list(_shared(sites, table, env_table))
+        findings.extend(_per_call(modules, sites, clients))
+        return sorted(set(findings))
+
+
+def _keys(
+    site: Site, table: ConstantTable, env_table: ConstantTable
+) -> tuple[set[tuple[str, str]], str]:
+    keys: set[tuple[str, str]] = set()
+    shown = ""
+    for value in (*site.file_keys, *site.string_keys):
+        if type(value) is tuple and value[0] == "ref":
+            env = env_table(value[1])
+            if isinstance(env, str):
+                keys.add(("env", env))
+    for value in site.file_keys:
+        v = resolve_constant(value, table)
+        if isinstance(v, str) and v:
+            keys.add(("file", _normalise(v)))
+            shown = shown or repr(v).replace("'", '"')
+    for value in site.string_keys:
+        v = resolve_constant(value, table)
+        if isinstance(v, str) and v:
+            keys.add(("string", v))
+            shown = (
+                shown or "StringSession(" + (repr(v[:12] + "...") if len(v) > 15 else repr(v)) + ")"
+            )
+    if site.env is not None:
+        keys.add(("env", site.env))
+        shown = shown or f"${site.env}"
+    return keys, shown
+
+
+def _shared(
+    sites: list[tuple[str, Site]], table: ConstantTable, env_table: ConstantTable
+) -> Iterator[Finding]:
+    keyed = [(p, s, *_keys(s, table, env_table)) for p, s in sites]
+    parent = list(range(len(keyed)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[str, str], int] = {}
+    for i, (_, _, keys, _) in enumerate(keyed):
+        for key in keys:
+            if key in owner:
+                parent[find(i)] = find(owner[key])
+            else:
+                owner[key] = i
+    groups: dict[int, list[int]] = {}
+    for i, (_, _, keys, _) in enumerate(keyed):
+        if keys:
+            groups.setdefault(find(i), []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        for i in members:
+            path, site, _, shown = keyed[i]
+            others = sorted(
+                (keyed[j][0], keyed[j][1].where[0])
+                for j in members
+                if j != i and not _exclusive(keyed[i][0], site, keyed[j][0], keyed[j][1])
+            )
+            if not others:
+                continue
+            where = ", ".join(f"{p}:{n}" for p, n in others)
+            yield Finding(
+                path,
+                *site.where,
+                "TG300",
+                f"session {shown} is also opened at {where}: two clients on one session "
+                "fight over its SQLite file (database is locked) and share one auth key; use one "
+                "client per session (a script needs its own session or must go through the service)",
+            )
+
+
+def _exclusive(path_a: str, a: Site, path_b: str, b: Site) -> bool:
+    """Two sites in different branches of one if/else or try/except never both run."""
+    if path_a != path_b:
+        return False
+    for (na, ba), (nb, bb) in zip(a.branches, b.branches, strict=False):
+        if na != nb:
+            return False
+        if ba != bb:
+            return True
+    return False
+
+
+def _per_call(
+    modules: Mapping[str, SessionFacts], sites: list[tuple[str, Site]], clients: set[str]
+) -> Iterator[Finding]:
+    functions_calls: dict[str, list[CallEdge]] = {}
+    handlers: set[str] = set()
+    for f in modules.values():
+        handlers.update(f.handlers)
+        for edge in f.calls:
+            callee = edge.callee
+            functions_calls.setdefault(callee, []).append(edge)
+            if callee in clients or callee.rsplit(".", 1)[-1][:1].isupper():
+                # Instantiating a project class runs its __init__.
+                functions_calls.setdefault(callee + ".__init__", []).append(edge)
+    memo: dict[str, str | None] = {}
+
+    def runs_many(fn: str, depth: int = 0) -> str | None:
+        if fn in memo:
+            return memo[fn]
+        memo[fn] = None  # recursion guard
+        reason: str | None = None
+        edges = functions_calls.get(fn, [])
+        short = fn.rsplit(".", 1)[-1] if not fn.endswith(".__init__") else fn.rsplit(".", 2)[-2]
+        if fn in handlers:
+            reason = f"in `{short}`, which the framework runs on every request or event"
+        elif len(edges) > 1:
+            reason = f"in `{short}`, which is called from {len(edges)} places"
+        elif any(e.many for e in edges):
+            reason = f"in `{short}`, which is called in a loop or a handler"
+        elif depth < 20:
+            for e in edges:
+                if e.caller is not None and runs_many(e.caller, depth + 1):
+                    reason = f"in `{short}`, called from `{e.caller.rsplit('.', 1)[-1]}` which runs more than once"
+                    break
+        memo[fn] = reason
+        return reason
+
+    for path, site in sites:
+        if site.reported or not site.fixed or site.once:
+            continue
+        reason = site.reason
+        if reason is None and site.function is not None:
+            reason = runs_many(site.function)
+        if reason is None:
+            continue
+        yield Finding(path, *site.where, "TG301", _per_call_message(site.text, reason))

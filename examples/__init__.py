@@ -1,0 +1,1 @@
+"""Example services for telethon-guard (importable so ``uvicorn examples.botfather_relay.app:app`` works)."""

@@ -1,0 +1,398 @@
+"""The guarded BotFather relay: ``uvicorn examples.botfather_relay.app:app`` (one worker, no reload).
+
+Endpoints:
+
+* ``POST /messages`` ``{"text": ...}`` -- send to @BotFather; returns the sent message's id.
+* ``GET /replies?limit=N`` (1..100) -- BotFather's latest messages to us.
+* ``POST /bots`` ``{"name": ..., "username": ...}`` -- the ``/newbot`` conversation; returns the token.
+* ``GET /health`` -- the guard's ``stats()`` and who owns the session.
+* ``GET /debug/backend`` -- offline only: the fake backend's request log summary (never online).
+
+Nothing Telethon happens at import: the client is built in the lifespan, after ``install()`` (which
+refuses ``--reload`` and several workers), and is disconnected -- releasing the session -- on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, field_validator
+from starlette.types import Message, Receive, Scope, Send
+from telethon import TelegramClient, errors
+
+from telethon_guard import TelethonGuardError, install, stats, telethon_lock, uninstall
+
+from .session import (
+    BotFatherRefusedError,
+    BotFatherSession,
+    BotFatherTimeoutError,
+    NotAuthorizedError,
+)
+from .settings import Settings, SettingsError, load_settings
+
+__all__ = ["app", "create_app"]
+
+log = logging.getLogger("botfather_relay")
+T = TypeVar("T")
+
+# Errors that stop the relay at startup with their message alone: they are the operator's to fix, and
+# a traceback would only bury the message.
+_STARTUP_ERRORS = (TelethonGuardError, SettingsError, NotAuthorizedError, ConnectionError)
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4096, description="Text to send to BotFather.")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be blank")
+        return value
+
+
+class MessageOut(BaseModel):
+    id: int
+    text: str
+
+
+class ReplyOut(BaseModel):
+    id: int
+    text: str
+    date: str | None
+    outgoing: bool
+
+
+class BotIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64, description="Display name of the new bot.")
+    # Telegram's rule: 5-32 characters, letters, digits and underscores, ending in "bot".
+    username: str = Field(
+        min_length=5, max_length=32, pattern=r"^[A-Za-z][A-Za-z0-9_]*[Bb][Oo][Tt]$"
+    )
+
+
+class BotOut(BaseModel):
+    username: str
+    token: str
+
+
+class _ClientGoneError(Exception):
+    """The HTTP client disconnected before the answer was ready."""
+
+
+def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    headers = extra.pop("headers", None)
+    return JSONResponse({"error": error, "message": message, **extra}, status, headers=headers)
+
+
+async def _disconnected(request: Request) -> None:
+    # After the body is read, the ASGI receive() of uvicorn returns only when the client goes away.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _run(request: Request, work: Coroutine[Any, Any, T], *, cancel_on_disconnect: bool) -> T:
+    """Run ``work`` as its own task, bounded by ``RELAY_REQUEST_TIMEOUT`` (and, with
+    ``cancel_on_disconnect``, by the client staying connected).
+
+    When the client leaves or the deadline passes, a task still waiting for the lock is cancelled:
+    nothing was sent. A task that holds the lock is left to finish in the background: its request is
+    already on its way to Telegram and runs to its end whether we wait or not -- cancelling it would
+    only let the next action start while this one is still in flight.
+    """
+    timeout: float = request.app.state.settings.request_timeout
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnected(request)) if cancel_on_disconnect else None
+    try:
+        await asyncio.wait(
+            {task} if watch is None else {task, watch},
+            timeout=timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        if watch is not None:
+            watch.cancel()
+    if task.done():
+        return task.result()
+    if telethon_lock.owner is task:
+        background: set[asyncio.Task[Any]] = request.app.state.background
+        background.add(task)
+        task.add_done_callback(_finished_in_background(background))
+    else:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if watch is not None and watch.done() and not watch.cancelled():
+        raise _ClientGoneError
+    raise _RequestTimeoutError(timeout)
+
+
+def _finished_in_background(
+    background: set[asyncio.Task[Any]],
+) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("an abandoned request failed: %r", task.exception())
+
+    return done
+
+
+def _percentiles(samples: list[float]) -> dict[str, float | int]:
+    if not samples:
+        return {"samples": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+    return {"samples": len(ordered), "p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": at(1.0)}
+
+
+def _backend_summary(backend: Any) -> dict[str, Any]:
+    """What the offline backend saw: for the integration tests' "sent once, never overlapping"."""
+    sent: Counter[str] = Counter()
+    names: Counter[str] = Counter()
+    for record in list(backend.requests):
+        names[record.name] += 1
+        if record.name == "SendMessageRequest":
+            sent[getattr(record.request, "message", "")] += 1
+    return {
+        "max_in_flight": backend.max_in_flight,
+        "in_flight": backend.in_flight,
+        "requests": dict(names),
+        "sent_texts": dict(sent),
+    }
+
+
+class RelayApp(FastAPI):
+    """FastAPI, except that a startup refused by the guard or the settings logs one clean line."""
+
+    startup_error: str | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await super().__call__(scope, receive, send)
+            return
+
+        async def send_clean(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.startup_error:
+                message = {**message, "message": self.startup_error}
+            await send(message)
+
+        await super().__call__(scope, receive, send_clean)
+
+
+def _configure_logging() -> None:
+    """Show the relay's and telethon-guard's messages next to uvicorn's, unless the host configured
+    logging itself."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)-9s %(name)s: %(message)s")
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+
+
+def create_app(settings_loader: Callable[[], Settings] = load_settings) -> RelayApp:
+    """Build the relay. Settings are read, and the client built, when the server starts it."""
+
+    @asynccontextmanager
+    async def lifespan(app: RelayApp) -> AsyncIterator[None]:
+        installed = False
+        relay: BotFatherSession | None = None
+        _configure_logging()
+        try:
+            settings = settings_loader()
+            if settings.guard_mode != "off":
+                # Before the client exists: install() refuses --reload / several workers, and from
+                # now on building a client claims its session file for this process.
+                install(mode=settings.guard_mode)
+                installed = True
+            backend: Any = None
+            if settings.offline:
+                from telethon_guard.testing import FakeTelegram
+
+                backend = FakeTelegram(latency=settings.latency)
+                backend.add_botfather()
+                client = backend.client(
+                    settings.session, flood_sleep_threshold=settings.flood_sleep_threshold
+                )
+            else:
+                client = TelegramClient(
+                    settings.session,
+                    settings.api_id,
+                    settings.api_hash,
+                    flood_sleep_threshold=settings.flood_sleep_threshold,
+                )
+            relay = BotFatherSession(
+                client,
+                bot=settings.bot,
+                conversation_timeout=settings.conversation_timeout,
+                guarded=not settings.unguarded,
+            )
+            await relay.start()
+        except BaseException as exc:
+            if isinstance(exc, _STARTUP_ERRORS):
+                app.startup_error = f"BotFather relay cannot start: {type(exc).__name__}: {exc}"
+            if relay is not None:
+                await relay.client.disconnect()
+            if installed:
+                uninstall()
+            raise
+        app.state.settings = settings
+        app.state.relay = relay
+        app.state.backend = backend
+        app.state.background = set()
+        log.info(
+            "BotFather relay ready: session %s, %s, guard %s, pid %d",
+            settings.session,
+            "offline" if settings.offline else "online",
+            settings.guard_mode,
+            os.getpid(),
+        )
+        try:
+            yield
+        finally:
+            await relay.close()
+            if installed:
+                uninstall()
+            log.info("BotFather relay stopped: session %s saved and released", settings.session)
+
+    app = RelayApp(title="BotFather relay", lifespan=lifespan)
+
+    def relay_of(request: Request) -> BotFatherSession:
+        relay: BotFatherSession = request.app.state.relay
+        return relay
+
+    @app.post("/messages", response_model=MessageOut)
+    async def post_message(body: MessageIn, request: Request) -> MessageOut:
+        relay = relay_of(request)
+        msg_id = await _run(request, relay.send_message(body.text), cancel_on_disconnect=True)
+        return MessageOut(id=msg_id, text=body.text)
+
+    @app.get("/replies", response_model=list[ReplyOut])
+    async def get_replies(
+        request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    ) -> list[ReplyOut]:
+        relay = relay_of(request)
+        replies = await _run(request, relay.get_replies(limit), cancel_on_disconnect=True)
+        return [
+            ReplyOut(
+                id=r.id,
+                text=r.text,
+                date=r.date.isoformat() if r.date else None,
+                outgoing=r.outgoing,
+            )
+            for r in replies
+        ]
+
+    @app.post("/bots", response_model=BotOut)
+    async def post_bot(body: BotIn, request: Request) -> BotOut:
+        # Not cancelled when the client leaves: half a /newbot conversation would leave BotFather
+        # waiting for a name, and the next plain message would become one.
+        relay = relay_of(request)
+        bot = await _run(
+            request, relay.create_bot(body.name, body.username), cancel_on_disconnect=False
+        )
+        return BotOut(username=bot.username, token=bot.token)
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        settings: Settings = request.app.state.settings
+        relay = relay_of(request)
+        return {
+            "status": "ok",
+            "offline": settings.offline,
+            "connected": relay.client.is_connected(),
+            "guard": dataclasses.asdict(stats()),
+            "lock_wait": _percentiles(list(relay.lock_waits)),
+            # The guard claimed the session file for this process when the client was built.
+            "session": {
+                "path": settings.session,
+                "owner_pid": os.getpid() if settings.guard_mode != "off" else None,
+            },
+        }
+
+    @app.get("/debug/backend", include_in_schema=False)
+    async def debug_backend(request: Request, drain_waits: bool = False) -> JSONResponse:
+        # Offline only: the fake backend's view, for the integration tests and the benchmark.
+        backend = request.app.state.backend
+        if backend is None:
+            return _error(404, "NotFound", "the debug endpoint exists only offline")
+        summary = _backend_summary(backend)
+        if drain_waits:
+            waits = relay_of(request).lock_waits
+            summary["lock_waits_s"] = list(waits)
+            waits.clear()
+        return JSONResponse(summary)
+
+    _add_error_handlers(app)
+    return app
+
+
+class _RequestTimeoutError(Exception):
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"the request took longer than {timeout:g} s (RELAY_REQUEST_TIMEOUT)")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Telethon and relay errors -> HTTP answers with a JSON body; never a traceback to the client."""
+
+    @app.exception_handler(errors.FloodError)
+    async def flood(request: Request, exc: errors.FloodError) -> JSONResponse:
+        seconds = int(getattr(exc, "seconds", 0) or 0)
+        return _error(
+            429,
+            type(exc).__name__,
+            f"Telegram asks to wait {seconds} s before the next request",
+            retry_after=seconds,
+            headers={"Retry-After": str(seconds)},
+        )
+
+    @app.exception_handler(errors.RPCError)
+    async def rpc(request: Request, exc: errors.RPCError) -> JSONResponse:
+        return _error(502, type(exc).__name__, f"Telegram refused the request: {exc.message}")
+
+    @app.exception_handler(BotFatherRefusedError)
+    async def refused(request: Request, exc: BotFatherRefusedError) -> JSONResponse:
+        return _error(409, "BotFatherRefused", str(exc), reply=exc.reply)
+
+    @app.exception_handler(BotFatherTimeoutError)
+    async def bot_timeout(request: Request, exc: BotFatherTimeoutError) -> JSONResponse:
+        return _error(504, "BotFatherTimeout", str(exc))
+
+    @app.exception_handler(_RequestTimeoutError)
+    async def request_timeout(request: Request, exc: _RequestTimeoutError) -> JSONResponse:
+        return _error(504, "RequestTimeout", str(exc))
+
+    @app.exception_handler(_ClientGoneError)
+    async def client_gone(request: Request, exc: _ClientGoneError) -> JSONResponse:
+        # Nobody reads this answer; 499 is what access logs use for "client closed request".
+        return _error(
+            499, "ClientClosedRequest", "the client disconnected; the action was cancelled"
+        )
+
+    @app.exception_handler(ConnectionError)
+    async def offline(request: Request, exc: ConnectionError) -> JSONResponse:
+        return _error(503, "TelegramUnavailable", f"cannot reach Telegram: {exc}")
+
+    @app.exception_handler(TelethonGuardError)
+    async def guard(request: Request, exc: TelethonGuardError) -> JSONResponse:
+        # A violation the guard caught: a bug in this service, reported with the guard's message.
+        log.error("telethon-guard: %s", exc)
+        return _error(500, type(exc).__name__, str(exc))
+
+
+app = create_app()

@@ -1,1 +1,0 @@
-"""STUB -- owned by the testing-backend helper. See CONTRIBUTING.md."""

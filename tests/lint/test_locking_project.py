@@ -1,0 +1,262 @@
+"""TG100/TG102 across modules: helpers, clients and locks defined in one module, used in another."""
+
+from __future__ import annotations
+
+from lint_rules.config import Config
+
+from ._drive import lint, where
+
+TG = """\
+from telethon import TelegramClient
+client = TelegramClient("relay", 1, "0" * 32)
+"""
+
+
+def test_client_imported_from_another_module() -> None:
+    files = {
+        "app/__init__.py": "",
+        "app/tg.py": TG,
+        "app/api.py": (
+            "from .tg import client\n"
+            "from app import tg\n"
+            "async def post():\n"
+            "    await client.send_message('me', 'x')\n"
+            "    await tg.client.get_me()\n"
+        ),
+    }
+    assert where(files) == [("app/api.py", "TG100", 4), ("app/api.py", "TG100", 5)]
+
+
+def test_reexported_client_and_factory_function() -> None:
+    files = {
+        "app/__init__.py": "from .tg import client, make\n",
+        "app/tg.py": TG + "def make():\n    return TelegramClient('other', 1, 'x')\n",
+        "app/api.py": (
+            "import app\n"
+            "async def post():\n"
+            "    await app.client.get_me()\n"
+            "    c = app.make()\n"
+            "    await c.get_me()\n"
+        ),
+    }
+    assert where(files) == [("app/api.py", "TG100", 3), ("app/api.py", "TG100", 5)]
+
+
+def test_configured_client_factory() -> None:
+    files = {
+        "svc/deps.py": "def get_client(settings):\n    return settings.build()\n",
+        "svc/api.py": (
+            "from svc.deps import get_client\n"
+            "async def post(settings):\n"
+            "    client = get_client(settings)\n"
+            "    await client.get_me()\n"
+        ),
+    }
+    assert where(files) == []
+    config = Config(client_factories=("svc.deps.get_client",))
+    assert where(files, config) == [("svc/api.py", "TG100", 4)]
+
+
+def test_subclass_in_another_module() -> None:
+    files = {
+        "app/client.py": (
+            "import telethon\nclass Relay(telethon.TelegramClient):\n    pass\n"
+        ),
+        "app/svc.py": (
+            "from app.client import Relay\n"
+            "class Service:\n"
+            "    def __init__(self, relay: Relay):\n"
+            "        self.relay = relay\n"
+            "    async def send(self):\n"
+            "        await self.relay.send_message('me', 'x')\n"
+        ),
+    }
+    assert where(files) == [("app/svc.py", "TG100", 6)]
+
+
+HELPER = """\
+from app.tg import client
+async def send(text):
+    await client.send_message("BotFather", text)
+async def relay(text):
+    await send(text)
+"""
+
+
+def test_helper_called_unlocked_across_modules() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/relay.py": HELPER,
+        "app/api.py": (
+            "from fastapi import FastAPI\n"
+            "from telethon_guard import telethon_lock\n"
+            "from app import relay\n"
+            "from app.relay import send\n"
+            "app = FastAPI()\n"
+            "@app.post('/a')\n"
+            "async def a():\n"
+            "    await relay.relay('x')\n"
+            "@app.post('/b')\n"
+            "async def b():\n"
+            "    async with telethon_lock:\n"
+            "        await send('y')\n"
+        ),
+    }
+    found = lint(files)
+    # The outermost unlocked call site, naming the action and where it is; nothing inside helpers.
+    assert [(f.path, f.code, f.line) for f in found] == [("app/api.py", "TG100", 8)]
+    assert found[0].message.startswith(
+        "call to helper relay.relay() performs client.send_message() (app/relay.py:3) "
+        "outside telethon_lock"
+    )
+
+
+def test_helper_called_only_locked_is_fine() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/relay.py": HELPER,
+        "app/api.py": (
+            "from telethon_guard import telethon_lock\n"
+            "from app.relay import relay\n"
+            "async def a():\n"
+            "    async with telethon_lock:\n"
+            "        await relay('x')\n"
+        ),
+    }
+    assert where(files) == []
+
+
+def test_helper_call_in_create_task_is_unlocked() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/relay.py": HELPER,
+        "app/api.py": (
+            "import asyncio\n"
+            "from telethon_guard import telethon_lock\n"
+            "from app.relay import send\n"
+            "async def a():\n"
+            "    async with telethon_lock:\n"
+            "        asyncio.create_task(send('x'))\n"
+        ),
+    }
+    found = lint(files)
+    # relay.relay() is never called: an entry point whose own unlocked call of send() is reported.
+    assert [(f.path, f.line) for f in found] == [("app/api.py", 6), ("app/relay.py", 5)]
+    assert "in a new task (create_task)" in found[0].message
+
+
+def test_function_used_as_callback_is_an_entry_point() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/jobs.py": (
+            "from app.tg import client\n"
+            "async def job():\n"
+            "    await client.get_me()\n"
+            "async def direct():\n"
+            "    await job()\n"
+            "def schedule(scheduler):\n"
+            "    scheduler.add_job(job)\n"
+        ),
+    }
+    # Reported in place (it runs from the scheduler), not at the call.
+    assert where(files) == [("app/jobs.py", "TG100", 3)]
+
+
+def test_never_called_functions_are_entry_points() -> None:
+    files = {"app/tg.py": TG, "app/handlers.py": "from app.tg import client\nasync def h():\n    await client.get_me()\n"}
+    assert where(files) == [("app/handlers.py", "TG100", 3)]
+
+
+def test_method_helpers_via_self_and_known_instances() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/session.py": (
+            "from app.tg import client\n"
+            "class BotFatherSession:\n"
+            "    async def _send(self, text):\n"
+            "        await client.send_message('BotFather', text)\n"
+            "    async def send_message(self, text):\n"
+            "        await self._send(text)\n"
+            "session = BotFatherSession()\n"
+        ),
+        "app/api.py": (
+            "from app.session import session, BotFatherSession\n"
+            "async def a():\n"
+            "    await session.send_message('x')\n"
+            "async def b(s: BotFatherSession):\n"
+            "    await s.send_message('y')\n"
+        ),
+    }
+    assert where(files) == [("app/api.py", "TG100", 3), ("app/api.py", "TG100", 5)]
+
+
+def test_recursive_helpers_terminate() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/r.py": (
+            "from app.tg import client\n"
+            "async def a(n):\n"
+            "    if n:\n"
+            "        await b(n - 1)\n"
+            "    await client.get_me()\n"
+            "async def b(n):\n"
+            "    await a(n)\n"
+            "async def entry():\n"
+            "    await a(3)\n"
+        ),
+    }
+    assert where(files) == [("app/r.py", "TG100", 9)]
+
+
+def test_two_locks_across_modules() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/locks.py": "import asyncio\ntg_lock = asyncio.Lock()\n",
+        "app/a.py": (
+            "from telethon_guard import telethon_lock\n"
+            "from app.tg import client\n"
+            "async def a():\n"
+            "    async with telethon_lock:\n"
+            "        await client.get_me()\n"
+        ),
+        "app/b.py": (
+            "from app.locks import tg_lock\n"
+            "from app.tg import client\n"
+            "async def b():\n"
+            "    async with tg_lock:\n"
+            "        await client.get_me()\n"
+        ),
+        "app/c.py": (
+            "from app import locks\n"
+            "from app.tg import client\n"
+            "async def c():\n"
+            "    async with locks.tg_lock:\n"
+            "        await client.get_me()\n"
+        ),
+    }
+    config = Config(lock_names=("telethon_lock", "tg_lock"))
+    found = lint(files, config)
+    assert [(f.path, f.code, f.line) for f in found] == [
+        ("app/a.py", "TG102", 4),
+        ("app/locks.py", "TG102", 2),
+    ]
+    assert "app.locks.tg_lock` (app/locks.py:2)" in found[0].message
+    # One lock object, however it is imported: no TG102.
+    del files["app/a.py"]
+    assert where(files, config) == []
+
+
+def test_dotted_lock_names() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/locks.py": "import asyncio\nLOCK = asyncio.Lock()\n",
+        "app/b.py": (
+            "from app.locks import LOCK\n"
+            "from app.tg import client\n"
+            "async def b():\n"
+            "    async with LOCK:\n"
+            "        await client.get_me()\n"
+        ),
+    }
+    assert [c for _, c, _ in where(files)] == ["TG100"]
+    assert where(files, Config(lock_names=("app.locks.LOCK",))) == []

@@ -1,0 +1,4 @@
+"""A gunicorn config file that turns on reload (one worker)."""
+
+workers = 1
+reload = True

@@ -1,0 +1,60 @@
+"""Fixtures of the runtime tests: a guard that is always uninstalled, and a fake Telegram backend with a
+real client on a real SQLite session file (``backend`` / ``client``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telethon import TelegramClient
+
+import telethon_guard
+from telethon_guard.testing import FakeTelegram
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def guard() -> Iterator[Callable[..., None]]:
+    """``guard(mode, **kwargs)`` installs the guard (no deployment check, no session claims unless
+    asked); the guard is uninstalled after the test whatever happens."""
+
+    def install(mode: str = "strict", **kwargs: Any) -> None:
+        kwargs.setdefault("check_deployment", False)
+        kwargs.setdefault("claim_sessions", False)
+        telethon_guard.install(mode, **kwargs)
+
+    try:
+        yield install
+    finally:
+        telethon_guard.uninstall()
+
+
+@pytest.fixture
+def fake() -> FakeTelegram:
+    """A fake Telegram with @BotFather and a user "alice" who echoes what she is sent."""
+    backend = FakeTelegram()
+    backend.add_botfather()
+    backend.add_user("alice", first_name="Alice")
+    backend.on_message("alice", lambda text: f"echo: {text}")
+    return backend
+
+
+@pytest.fixture
+async def client(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[TelegramClient]:
+    """A real ``TelegramClient`` of ``fake`` on ``tmp_path / "t.session"``, connected; disconnected at
+    teardown."""
+    telegram_client = fake.client(tmp_path / "t.session")
+    await telegram_client.connect()
+    try:
+        yield telegram_client
+    finally:
+        await telegram_client.disconnect()
+
+
+@pytest.fixture
+def backend(fake: FakeTelegram, client: TelegramClient) -> FakeTelegram:
+    """The ``fake`` backend once ``client`` is connected to it."""
+    return fake

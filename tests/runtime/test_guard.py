@@ -1,0 +1,436 @@
+"""install()/uninstall()/stats() and the four modes, on real TelegramClients with the fake backend."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telethon import TelegramClient, functions, types
+from telethon.client.users import UserMethods
+
+import telethon_guard
+from telethon_guard import (
+    TelethonOverlapError,
+    UnguardedCallError,
+    install,
+    stats,
+    telethon_lock,
+    uninstall,
+)
+from telethon_guard.testing import FakeTelegram
+
+ORIGINAL_CALL = vars(UserMethods)["_call"]
+
+
+def line_of(marker: str) -> str:
+    """``"test_guard.py:N"`` for the line of this file carrying ``marker``."""
+    with open(__file__, encoding="utf-8") as f:
+        for number, text in enumerate(f, 1):
+            if text.rstrip().endswith(f"# <{marker}>"):
+                return f"{os.path.basename(__file__)}:{number}"
+    raise AssertionError(marker)
+
+
+class InFlight:
+    """Keeps one ``help.GetNearestDcRequest`` in flight: ``entered`` is set when it reaches the fake
+    network, and its answer arrives only after the backend's (long) latency -- the holder is cancelled
+    long before that."""
+
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.entered = asyncio.Event()
+        fake.answer(functions.help.GetNearestDcRequest, self._answer)
+
+    def _answer(self, request: Any) -> types.NearestDc:
+        self.entered.set()
+        return types.NearestDc(country="NL", this_dc=2, nearest_dc=2)
+
+
+async def cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+# --- install / uninstall ------------------------------------------------------------------------------
+
+
+def test_install_patches_the_class_and_uninstall_restores_the_original_function(
+    guard: Callable[..., None],
+) -> None:
+    guard("strict")
+    assert vars(UserMethods)["_call"] is not ORIGINAL_CALL
+    assert TelegramClient._call is vars(UserMethods)["_call"]
+
+    class MyClient(TelegramClient):
+        pass
+
+    assert MyClient._call is vars(UserMethods)["_call"]
+    uninstall()
+    assert vars(UserMethods)["_call"] is ORIGINAL_CALL
+    assert TelegramClient._call is ORIGINAL_CALL
+    assert stats().mode is None
+    uninstall()  # a second uninstall is harmless
+    assert vars(UserMethods)["_call"] is ORIGINAL_CALL
+
+
+def test_install_is_idempotent_and_switches_mode(guard: Callable[..., None]) -> None:
+    guard("strict")
+    patched = vars(UserMethods)["_call"]
+    guard("strict")
+    assert vars(UserMethods)["_call"] is patched  # not wrapped twice
+    assert stats().mode == "strict"
+    guard("warn")
+    assert vars(UserMethods)["_call"] is patched
+    assert stats().mode == "warn"
+    uninstall()  # one uninstall undoes any number of installs
+    assert vars(UserMethods)["_call"] is ORIGINAL_CALL
+
+
+@pytest.mark.parametrize("mode", ["STRICT", "off", "", None, "serialise"])
+def test_bad_mode_is_a_value_error_listing_the_modes(mode: Any) -> None:
+    with pytest.raises(ValueError) as info:
+        install(mode, check_deployment=False, claim_sessions=False)
+    for name in ("'strict'", "'detect'", "'serialize'", "'warn'"):
+        assert name in str(info.value)
+    assert vars(UserMethods)["_call"] is ORIGINAL_CALL
+
+
+@pytest.mark.parametrize("value", [0, -1.0, "10", True])
+def test_bad_hold_warning_is_a_value_error(value: Any) -> None:
+    with pytest.raises(ValueError, match="hold_warning_s"):
+        install("strict", check_deployment=False, claim_sessions=False, hold_warning_s=value)
+    assert vars(UserMethods)["_call"] is ORIGINAL_CALL
+
+
+async def test_install_with_defaults_claims_sessions_and_checks_deployment(
+    guard: Callable[..., None], fake: FakeTelegram, tmp_path: Path
+) -> None:
+    # install()'s own defaults: the deployment check passes in a plain pytest process, and a second
+    # client on a claimed session file is refused.
+    guard("strict", check_deployment=True, claim_sessions=True)
+    first = fake.client(tmp_path / "claimed.session")
+    await first.connect()
+    try:
+        with pytest.raises(telethon_guard.SessionInUseError):
+            fake.client(tmp_path / "claimed.session")
+    finally:
+        await first.disconnect()
+
+
+# --- strict --------------------------------------------------------------------------------------------
+
+
+async def test_nested_call_under_the_lock_with_an_uncached_username_is_one_action(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("strict")
+    before = stats()
+    backend.reset_stats()
+    async with telethon_lock:
+        # resolve() re-enters _call from the same task for ResolveUsername (users.py:43)
+        await client(functions.messages.SendMessageRequest(peer="alice", message="hi"))
+    after = stats()
+    assert [r.name for r in backend.requests if not r.background][:2] == [
+        "ResolveUsernameRequest",
+        "SendMessageRequest",
+    ]
+    assert after.actions - before.actions == 1
+    assert after.overlaps == before.overlaps and after.unguarded == before.unguarded
+    assert backend.sent_messages("alice") == ["hi"]
+
+
+async def test_strict_raises_on_an_unguarded_action(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("strict")
+    before = stats()
+    with pytest.raises(UnguardedCallError) as info:
+        await client.send_message("alice", "unguarded")  # <unguarded-site>
+    message = str(info.value)
+    assert line_of("unguarded-site") in message
+    assert repr(asyncio.current_task().get_name()) in message  # type: ignore[union-attr]
+    assert f"PID {os.getpid()}" in message
+    assert "async with telethon_lock:" in message
+    assert stats().unguarded == before.unguarded + 1
+    assert backend.sent_messages("alice") == []
+    async with telethon_lock:
+        await client.send_message("alice", "guarded")
+    assert backend.sent_messages("alice") == ["guarded"]
+
+
+async def test_strict_names_the_holder_when_another_task_holds_the_lock(
+    guard: Callable[..., None], client: TelegramClient
+) -> None:
+    guard("strict")
+    holding, done = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with telethon_lock:  # <holder-site>
+            holding.set()
+            await done.wait()
+
+    task = asyncio.create_task(holder(), name="the-holder")
+    await holding.wait()
+    try:
+        with pytest.raises(UnguardedCallError) as info:
+            await client.get_messages("alice", limit=1)
+        assert "'the-holder'" in str(info.value)
+        assert line_of("holder-site") in str(info.value)
+    finally:
+        done.set()
+        await task
+
+
+async def test_strict_a_task_created_by_the_holder_does_not_hold_the_lock(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("strict")
+    async with telethon_lock:
+        child = asyncio.create_task(client.send_message("alice", "from child"), name="child")
+        with pytest.raises(UnguardedCallError) as info:
+            await child
+        with pytest.raises(UnguardedCallError):
+            await asyncio.gather(client.get_messages("alice", limit=1))
+    assert "'child'" in str(info.value)
+    # No user frame in that task: the message points at its root coroutine instead.
+    assert "send_message" in str(info.value)
+    assert backend.sent_messages("alice") == []
+
+
+async def test_strict_raises_on_an_overlap_with_a_lifecycle_call(
+    guard: Callable[..., None], fake: FakeTelegram, client: TelegramClient, tmp_path: Path
+) -> None:
+    # In strict mode every user action holds the lock, so the only overlap left is a lifecycle call
+    # (exempt from the unguarded check) racing an action: connect() of a second client here.
+    guard("strict")
+    in_flight = InFlight(fake)
+    fake.latency = 60
+
+    async def hold() -> None:
+        async with telethon_lock:
+            await client(functions.help.GetNearestDcRequest())  # <holder-in-flight>
+
+    holder = asyncio.create_task(hold(), name="holder")
+    await in_flight.entered.wait()
+    second = fake.client(tmp_path / "second.session")
+    try:
+        with pytest.raises(TelethonOverlapError) as info:
+            await second.connect()  # <connect-site>
+    finally:
+        await cancel(holder)
+        await second.disconnect()
+    message = str(info.value)
+    assert "'holder'" in message and line_of("holder-in-flight") in message
+    assert line_of("connect-site") in message
+    assert telethon_lock.owner is None
+
+
+# --- detect --------------------------------------------------------------------------------------------
+
+
+async def test_detect_allows_unguarded_actions_but_raises_on_overlap_naming_both_tasks(
+    guard: Callable[..., None], fake: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("detect")
+    before = stats()
+    await client.send_message("alice", "unguarded is fine in detect mode")
+    in_flight = InFlight(fake)
+    fake.latency = 60
+
+    async def first() -> None:
+        await client(functions.help.GetNearestDcRequest())  # <first-site>
+
+    async def second() -> None:
+        await client.get_messages("alice", limit=1)  # <second-site>
+
+    a = asyncio.create_task(first(), name="task-A")
+    await in_flight.entered.wait()
+    try:
+        with pytest.raises(TelethonOverlapError) as info:
+            await asyncio.create_task(second(), name="task-B")
+    finally:
+        await cancel(a)
+    message = str(info.value)
+    assert "'task-A'" in message and "'task-B'" in message
+    assert line_of("first-site") in message and line_of("second-site") in message
+    assert f"PID {os.getpid()}" in message and "async with telethon_lock:" in message
+    after = stats()
+    assert after.overlaps == before.overlaps + 1
+    assert after.unguarded == before.unguarded
+    # Once A is gone, B's action runs alone.
+    fake.latency = 0
+    assert await client.get_messages("alice", limit=1)
+
+
+# --- serialize -----------------------------------------------------------------------------------------
+
+
+async def _two_concurrent_sends(fake: FakeTelegram, client: TelegramClient) -> None:
+    await client.get_input_entity("alice")  # cached: each send below is one request
+    fake.latency = 0.01
+    fake.reset_stats()
+    await asyncio.gather(client.send_message("alice", "one"), client.send_message("alice", "two"))
+
+
+async def test_without_the_guard_two_unguarded_sends_overlap(
+    backend: FakeTelegram, client: TelegramClient
+) -> None:
+    await _two_concurrent_sends(backend, client)
+    assert backend.max_in_flight == 2
+
+
+async def test_serialize_runs_two_unguarded_sends_one_at_a_time(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("serialize")
+    before = stats()
+    await _two_concurrent_sends(backend, client)
+    assert backend.max_in_flight == 1
+    assert sorted(backend.sent_messages("alice")) == ["one", "two"]
+    after = stats()
+    assert after.unguarded - before.unguarded == 2
+    assert after.overlaps == before.overlaps
+    assert after.acquisitions - before.acquisitions == 2
+    assert telethon_lock.owner is None
+
+
+async def test_serialize_leaves_guarded_actions_alone(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("serialize")
+    before = stats()
+    async with telethon_lock:
+        await client.send_message("alice", "guarded")
+    after = stats()
+    assert after.unguarded == before.unguarded
+    assert after.acquisitions - before.acquisitions == 1
+
+
+# --- warn ----------------------------------------------------------------------------------------------
+
+
+async def test_warn_logs_once_per_call_site_and_never_raises(
+    guard: Callable[..., None],
+    backend: FakeTelegram,
+    client: TelegramClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard("warn")
+    before = stats()
+    with caplog.at_level(logging.WARNING, logger="telethon_guard"):
+        for i in range(3):
+            await client.send_message("alice", f"loop {i}")  # <warn-loop>
+        await client.get_messages("alice", limit=1)  # <warn-other>
+    records = [r for r in caplog.records if r.name == "telethon_guard"]
+    assert len(records) == 2
+    assert line_of("warn-loop") in records[0].getMessage()
+    assert line_of("warn-other") in records[1].getMessage()
+    assert all(r.levelno == logging.WARNING for r in records)
+    assert "Unguarded Telethon action" in records[0].getMessage()
+    assert backend.sent_messages("alice") == ["loop 0", "loop 1", "loop 2"]
+    assert stats().unguarded - before.unguarded == 4  # every event counts, the log is once per site
+
+
+async def test_warn_logs_an_overlap(
+    guard: Callable[..., None],
+    fake: FakeTelegram,
+    client: TelegramClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard("warn")
+    in_flight = InFlight(fake)
+    fake.latency = 60
+    a = asyncio.create_task(client(functions.help.GetNearestDcRequest()), name="task-A")
+    await in_flight.entered.wait()
+    fake.latency = 0
+    try:
+        with caplog.at_level(logging.WARNING, logger="telethon_guard"):
+            assert await client.get_messages("alice", limit=1) is not None
+    finally:
+        await cancel(a)
+    overlaps = [r for r in caplog.records if "Overlapping Telethon actions" in r.getMessage()]
+    assert len(overlaps) == 1 and "'task-A'" in overlaps[0].getMessage()
+
+
+# --- hold warning, stats, uninstall --------------------------------------------------------------------
+
+
+async def test_hold_warning_names_the_holder(
+    guard: Callable[..., None], client: TelegramClient
+) -> None:
+    guard("strict", hold_warning_s=0.05)
+    loop = asyncio.get_running_loop()
+    warned = asyncio.Event()
+    messages: list[str] = []
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+            loop.call_soon_threadsafe(warned.set)  # the lock's watchdog thread logs
+
+    handler = Handler(logging.WARNING)
+    logging.getLogger("telethon_guard").addHandler(handler)
+    try:
+
+        async def slow() -> None:
+            async with telethon_lock:  # <slow-holder>
+                await client.send_message("alice", "slow")
+                await asyncio.wait_for(warned.wait(), 5)
+
+        await asyncio.create_task(slow(), name="slow-holder")
+    finally:
+        logging.getLogger("telethon_guard").removeHandler(handler)
+    assert "'slow-holder'" in messages[0] and line_of("slow-holder") in messages[0]
+
+
+async def test_stats_counts_actions_and_reports_the_holder(
+    guard: Callable[..., None], client: TelegramClient
+) -> None:
+    assert stats().mode is None  # works without install
+    guard("strict")
+    before = stats()
+    async with telethon_lock:  # <stats-holder>
+        now = stats()
+        assert now.holder == asyncio.current_task().get_name()  # type: ignore[union-attr]
+        assert now.holder_site is not None and line_of("stats-holder") in now.holder_site
+        await client.send_message("alice", "a")  # resolve + send: one action each
+        await client.get_messages("alice", limit=2)
+    with pytest.raises(UnguardedCallError):
+        await client.get_messages("alice", limit=1)
+    after = stats()
+    assert after.mode == "strict"
+    assert after.actions - before.actions == 4
+    assert after.unguarded - before.unguarded == 1
+    assert after.holder is None and after.waiting == 0
+    assert after.max_hold_s >= 0.0
+
+
+async def test_uninstall_makes_a_failing_case_pass(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("strict")
+    with pytest.raises(UnguardedCallError):
+        await client.send_message("alice", "refused")
+    uninstall()
+    await client.send_message("alice", "accepted")
+    assert backend.sent_messages("alice") == ["accepted"]
+
+
+async def test_user_get_state_request_is_a_user_action(
+    guard: Callable[..., None], client: TelegramClient
+) -> None:
+    guard("strict")
+    with pytest.raises(UnguardedCallError, match="GetStateRequest"):
+        await client(functions.updates.GetStateRequest())
+    before = stats()
+    async with telethon_lock:
+        state = await client(functions.updates.GetStateRequest())
+    assert isinstance(state, types.updates.State)
+    assert stats().actions == before.actions + 1
+    assert isinstance(state.date, datetime.datetime)
