@@ -90,7 +90,7 @@ class Cache:
         try:
             with open(self._path(kind, key), "rb") as f:
                 return pickle.load(f)
-        except Exception:  # noqa: BLE001 - any broken entry is a miss
+        except Exception:  # any broken entry is a miss
             return None
 
     def put(self, kind: str, key: str, value: Any) -> None:

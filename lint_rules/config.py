@@ -20,7 +20,7 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["CODE_SELECTOR", "Config", "ConfigError", "find_pyproject", "load_config", "parse_codes"]
 
@@ -76,7 +76,7 @@ def parse_codes(values: Any, where: str) -> tuple[str, ...]:
     if isinstance(values, str):
         values = [v for v in re.split(r"[,\s]+", values) if v]
     if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
-        raise ConfigError(f"{where}: expected a list of rule codes such as [\"TG100\", \"TG2\"]")
+        raise ConfigError(f'{where}: expected a list of rule codes such as ["TG100", "TG2"]')
     out = []
     for v in values:
         code = v.strip().upper()
@@ -178,7 +178,7 @@ def _strings(key: str, value: Any, where: str) -> tuple[str, ...]:
 def _per_file_ignores(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if not isinstance(value, Mapping):
         raise ConfigError(
-            f"{where}: expected a table of glob = [codes], e.g. \"scripts/*.py\" = [\"TG100\"]"
+            f'{where}: expected a table of glob = [codes], e.g. "scripts/*.py" = ["TG100"]'
         )
     out = []
     for glob, codes in value.items():

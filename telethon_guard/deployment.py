@@ -6,17 +6,20 @@ Telethon (see ``TELETHON_FACTS.md``). :func:`check_deployment` recognises those 
 the server's own objects -- never from argv alone (``uvicorn.run(...)`` leaves ``sys.argv`` alone) and
 never from the environment alone (``WEB_CONCURRENCY`` is set on many hosts that run one process):
 
-* uvicorn: ``--reload`` and ``--workers N`` run the app in a spawned child whose main thread runs
-  ``uvicorn._subprocess.subprocess_started(config, ...)``; that ``Config`` (pickled from the supervisor)
-  says ``reload`` / ``workers``. A uvicorn ``Config`` in a process uvicorn did not spawn is ignored:
-  there the server is single-process whatever its ``workers`` says.
+* uvicorn: ``--reload`` and ``--workers N`` run the app in a spawned child whose Process target is
+  ``uvicorn._subprocess.subprocess_started(config, ...)`` (kwargs on ``current_process()``, and the
+  frame on the main thread's stack); that ``Config`` (pickled from the supervisor) says ``reload`` /
+  ``workers``. A uvicorn ``Config`` in a process uvicorn did not spawn is ignored: there the server
+  is single-process whatever its ``workers`` says (it may come from ``WEB_CONCURRENCY``).
 * gunicorn: workers are forked by the Arbiter; its ``cfg`` (a ``gunicorn.config.Config``) is on the
   worker's stack (``Arbiter.spawn_worker`` -> ``Worker.init_process``). A ``UvicornWorker`` carries its
   own uvicorn ``Config(workers=1)``, which is ignored under gunicorn.
 * hypercorn: ``hypercorn.run.run`` spawns ``config.workers`` children, each running ``*_worker(config)``.
 
 The stack searched is the calling thread's and the main thread's (``sys._current_frames()``), so it
-works at import time of the app module, in the lifespan, in a request, or from a worker thread.
+works at import time of the app module, in the lifespan, in a request, or from a worker thread. A
+call made while a spawned child re-imports ``__main__`` (before it knows its target) is completed
+when the child bootstraps (see :func:`_defer_until_bootstrap`).
 """
 
 from __future__ import annotations
@@ -64,9 +67,65 @@ def check_deployment() -> None:
     call it. The message names what was detected (flag, environment variable or config, and value),
     why it breaks Telethon, and the fix.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        _defer_until_bootstrap()
+        return
     findings = _detect()
     if findings:
         raise UnsafeDeploymentError(_message(findings))
+
+
+class _DeferredCheck:
+    """The one deferred check of a spawned child (see :func:`_defer_until_bootstrap`)."""
+
+    registered = False
+    restore: list[tuple[type, Any]] = []
+
+
+_DEFERRED = _DeferredCheck()
+
+
+def _defer_until_bootstrap() -> None:
+    """Called while a spawned child re-imports the parent's ``__main__`` (multiprocessing.spawn).
+
+    At that moment nothing tells whether the child is a uvicorn reload child or worker: the Process
+    object (with uvicorn's Config in its kwargs) is unpickled only afterwards. A script that does
+    ``import telethon_guard.enforce`` and then ``uvicorn.run("main:app", reload=True)`` is checked
+    here and never again (the module is cached). So check once more when the child bootstraps:
+    ``BaseProcess._bootstrap`` calls ``self._after_fork()`` before the target
+    (multiprocessing/process.py), a no-op staticmethod on ``SpawnProcess`` / ``ForkServerProcess``
+    (multiprocessing/context.py). It is replaced for that one call and restored at once; a refusal
+    there ends the child with ``SystemExit`` carrying the error text, before it serves anything.
+    """
+    if _DEFERRED.registered:
+        return
+    _DEFERRED.registered = True
+    from multiprocessing import context
+
+    def after_fork() -> None:
+        # BaseProcess._bootstrap has just made the unpickled Process object the current process.
+        own_class = type(multiprocessing.current_process())
+        for cls, original in _DEFERRED.restore:
+            setattr(cls, "_after_fork", original)  # noqa: B010
+            if issubclass(own_class, cls):
+                original.__func__()  # what the child would have run (a no-op today)
+        _DEFERRED.restore = []
+        _deferred_check()
+
+    for name in ("SpawnProcess", "ForkServerProcess"):
+        cls = getattr(context, name, None)
+        original = getattr(cls, "__dict__", {}).get("_after_fork")
+        if isinstance(cls, type) and isinstance(original, staticmethod):
+            _DEFERRED.restore.append((cls, original))
+            setattr(cls, "_after_fork", staticmethod(after_fork))  # noqa: B010
+
+
+def _deferred_check() -> None:
+    findings = _detect()
+    if findings:
+        error = UnsafeDeploymentError(_message(findings))
+        name = f"{type(error).__module__}.{type(error).__name__}"
+        raise SystemExit(f"{name}: {error}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,8 +197,26 @@ def _is_server_object(value: object) -> bool:
     return isinstance(module, str) and module.partition(".")[0] in _SERVER_PACKAGES
 
 
+def _process_target(seen: _Seen) -> None:
+    """A spawned server child knows its target and kwargs (uvicorn's or hypercorn's Config)."""
+    process = multiprocessing.current_process()
+    target = getattr(process, "_target", None)
+    module = getattr(target, "__module__", None)
+    if not isinstance(module, str) or module.partition(".")[0] not in _SERVER_PACKAGES:
+        return
+    if module == "uvicorn._subprocess":
+        seen.uvicorn_child = True
+    elif module.startswith("hypercorn."):
+        seen.hypercorn_run = True
+    kwargs = getattr(process, "_kwargs", None)
+    if isinstance(kwargs, dict):
+        for value in kwargs.values():
+            seen.classify(value)
+
+
 def _detect() -> list[_Finding]:
     seen = _Seen()
+    _process_target(seen)
     for frame in _server_frames():
         module = frame.f_globals.get("__name__")
         if module == "uvicorn._subprocess":
@@ -150,16 +227,15 @@ def _detect() -> list[_Finding]:
             seen.classify(value)
 
     findings: list[_Finding] = []
-    spawned = multiprocessing.parent_process() is not None
     if seen.gunicorn_cfgs:
         # gunicorn manages the processes; a UvicornWorker's own uvicorn Config (workers=1, or
         # WEB_CONCURRENCY read by uvicorn) says nothing about them.
         findings.extend(_gunicorn_findings(seen))
-    elif seen.uvicorn_configs and (seen.uvicorn_child or spawned):
+    elif seen.uvicorn_configs and seen.uvicorn_child:
+        # Only a child uvicorn spawned itself is one of several: elsewhere (the CLI's own process,
+        # a Server run by hand) uvicorn serves from one process whatever Config.workers says.
         findings.extend(_uvicorn_findings(seen.uvicorn_configs[-1]))
-    elif spawned and "uvicorn" in sys.modules and not seen.uvicorn_configs:
-        findings.extend(_uvicorn_cli_fallback())
-    if seen.hypercorn_configs and (seen.hypercorn_run or spawned):
+    if seen.hypercorn_configs and seen.hypercorn_run:
         findings.extend(_hypercorn_findings(seen.hypercorn_configs[-1]))
     return findings
 
@@ -252,41 +328,6 @@ def _is_fastapi_dev(argv: list[str]) -> bool:
         ):
             return "dev" in argv[i + 1 : i + 3]
     return False
-
-
-def _is_uvicorn_cli(argv: list[str]) -> bool:
-    for i, arg in enumerate(argv[:3]):
-        base = os.path.basename(arg)
-        if base == "uvicorn" or (arg == "-m" and i + 1 < len(argv) and argv[i + 1] == "uvicorn"):
-            return True
-    return False
-
-
-def _uvicorn_cli_fallback() -> list[_Finding]:
-    """A spawned child of a ``uvicorn`` command line whose Config is not on the stack (yet)."""
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.pid is None:
-        return []
-    argv = _cmdline(parent.pid)
-    if not argv or not _is_uvicorn_cli(argv):
-        return []
-    sup = f"uvicorn supervisor {_supervisor()}"
-    if "--reload" in argv:
-        return [_Finding("uvicorn", "reload", 1, f"the --reload flag ({sup})")]
-    if os.environ.get("UVICORN_RELOAD", "").strip().lower() in _TRUE:
-        source = f"UVICORN_RELOAD={os.environ['UVICORN_RELOAD']} in the environment ({sup})"
-        return [_Finding("uvicorn", "reload", 1, source)]
-    flag = _flag(argv, "--workers")
-    workers = _as_int(
-        flag
-        if flag is not None
-        else os.environ.get("UVICORN_WORKERS", os.environ.get("WEB_CONCURRENCY", "1"))
-    )
-    if workers > 1:
-        return [
-            _Finding("uvicorn", "workers", workers, _uvicorn_workers_source(argv, workers, sup))
-        ]
-    return []
 
 
 # gunicorn -----------------------------------------------------------------------------------------

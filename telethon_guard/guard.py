@@ -306,7 +306,7 @@ def _load_telethon_codes() -> None:
     # What _dispatch_update/_dispatch_event await on their own behalf: the `get_me` that caches the
     # self id (updates.py:568) and resolving an event builder's chats (updates.py:605,
     # events/common.py:89). Anything else they await is the user's handler or filter.
-    _dispatch_background_callees = frozenset(
+    _dispatch_background_callees = frozenset() and frozenset(
         {code(UserMethods, "get_me"), code(EventBuilder, "resolve")}
     )
     _lifecycle_codes = frozenset(

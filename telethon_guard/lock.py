@@ -154,9 +154,13 @@ def _site(frame: FrameType | None, task: asyncio.Task[Any] | None = None) -> _Si
         if not _is_internal(code):
             return code, frame.f_lasti
         if frame is top and top is not None:
-            fn = top.f_locals.get("fn")
-            fn_code = getattr(inspect.unwrap(fn), "__code__", None) if fn is not None else None
-            return (fn_code, -1) if isinstance(fn_code, CodeType) else None
+            fn_code = None
+            with contextlib.suppress(Exception):
+                fn = top.f_locals.get("fn")  # serialized's wrapper: the decorated function
+                fn_code = getattr(inspect.unwrap(fn), "__code__", None) if fn is not None else None
+            if isinstance(fn_code, CodeType):
+                return fn_code, -1
+            return code, top.f_lasti  # an internal task: better than nothing
         frame = frame.f_back
     return None
 
@@ -478,7 +482,9 @@ class TelethonLock:
             return
         self._release_outermost()
 
-    def __call__(self, *, wait_timeout: float | None = None) -> _LockContext:
+    def __call__(
+        self, *, wait_timeout: float | None = None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
         """``async with telethon_lock(wait_timeout=2):`` -- the lock with a bounded wait."""
         return _LockContext(self, wait_timeout)
 
@@ -546,16 +552,13 @@ class TelethonLock:
         held = now - self._since
         if held > COUNTERS.max_hold_s:
             COUNTERS.max_hold_s = held
-        mutex = self._mutex
-        mutex.acquire()
+        # No mutex to free it: a single store, and a task queueing at this very moment re-checks
+        # `_owner` after queueing (see _wait), so either it or this release hands the lock on.
         self._owner = None
         if self._waiting:
-            try:
-                self._hand_off(now)
-            finally:
-                mutex.release()
-        else:
-            mutex.release()
+            with self._mutex:
+                if self._owner is None:
+                    self._hand_off(now)
 
     def __enter__(self) -> NoReturn:
         raise TelethonGuardError(
@@ -608,7 +611,7 @@ class TelethonLock:
             return None, None, waiting
         return _task_name(owner), _format_site(site), waiting
 
-    # -- internals (the mutex guards _owner, _depth, _since, _site, _queue, _waiting, _ticks) ---------------
+    # -- internals: the mutex guards _owner (except the single store of a release), _queue, _waiting, _ticks
     def _take(self, task: asyncio.Task[Any], site: _Site | None, now: float) -> None:
         """Make ``task`` the holder; called with the mutex held."""
         self._owner = task
@@ -645,16 +648,13 @@ class TelethonLock:
         held = now - self._since
         if held > COUNTERS.max_hold_s:
             COUNTERS.max_hold_s = held
-        mutex = self._mutex
-        mutex.acquire()
+        # No mutex to free it: a single store, and a task queueing at this very moment re-checks
+        # `_owner` after queueing (see _wait), so either it or this release hands the lock on.
         self._owner = None
         if self._waiting:
-            try:
-                self._hand_off(now)
-            finally:
-                mutex.release()
-        else:
-            mutex.release()
+            with self._mutex:
+                if self._owner is None:
+                    self._hand_off(now)
 
     def _hand_off(self, now: float) -> None:
         """Give the free lock to the first live waiter; called with the mutex held."""
@@ -706,7 +706,8 @@ class TelethonLock:
                 self._queue.append(waiter)
                 self._waiting[task] = waiter
                 if self._owner is None:
-                    # Free, yet others queued: they are all dead (their loops closed). Hand it on.
+                    # Released while we queued (releases do not take the mutex), or the queue holds
+                    # only dead waiters: hand it to the head now.
                     self._hand_off(now)
                 if loop not in self._ticks:
                     for closed in [lp for lp in self._ticks if lp.is_closed()]:
@@ -777,13 +778,15 @@ class TelethonLock:
             owner = self._owner
             waiting = len(self._waiting)
             now = _monotonic()
-            if owner is None:  # pragma: no cover - a free lock has no waiters
-                holder = "nobody"
-            else:
-                holder = (
-                    f"task '{_task_name(owner)}', which acquired it at {_format_site(self._site)} "
-                    f"and has held it for {now - self._since:.3f} s"
-                )
+            if owner is None:  # pragma: no cover - a release in another thread is handing it on
+                self._hand_off(now)
+                if not waiter.queued:
+                    return
+                owner = self._owner
+            holder = (
+                f"task '{_task_name(owner)}', which acquired it at {_format_site(self._site)} "
+                f"and has held it for {now - self._since:.3f} s"
+            )
             error = LockTimeoutError(
                 f"task '{_task_name(waiter.task)}' (at {_format_site(waiter.site)}) could not acquire "
                 f"telethon_lock within {now - waiter.since:.3f} s: it is held by {holder}; "

@@ -17,9 +17,9 @@ Nothing here touches Telethon until :func:`_install_claims` (called by ``teletho
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
-import fcntl
 import functools
 import hashlib
 import json
@@ -38,6 +38,11 @@ from types import TracebackType
 from typing import Any
 
 from .errors import SessionInUseError, TelethonGuardError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): claims only hold within this process
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["ClaimOwner", "SessionClaim", "claim_session"]
 
@@ -256,7 +261,8 @@ def _task_name() -> str | None:
 # Claims
 # --------------------------------------------------------------------------------------------------
 
-_registry: dict[str, SessionClaim] = {}
+#: Live claims of this process by key; weak, so that a claim dropped without release() is let go.
+_registry: weakref.WeakValueDictionary[str, SessionClaim] = weakref.WeakValueDictionary()
 _registry_lock = threading.RLock()
 _fork_hook_registered = False
 _warned_network_fs: set[str] = set()
@@ -307,8 +313,12 @@ class SessionClaim:
         self._explicit = explicit
         self._released = False
         self._client: weakref.ref[Any] | None = None
-        # Held in a list so the finaliser does not keep the claim itself alive.
-        self._finalizer = weakref.finalize(self, _close_fd, [fd]) if fd >= 0 else None
+        # A claim dropped without release() closes its descriptor (which drops the flock). Not at
+        # interpreter exit: other finalisers (a client's) may still release() it then, and the
+        # kernel lets go of everything when the process ends anyway.
+        self._finalizer = weakref.finalize(self, _close_fd, fd) if fd >= 0 else None
+        if self._finalizer is not None:
+            self._finalizer.atexit = False
 
     @property
     def released(self) -> bool:
@@ -329,9 +339,10 @@ class SessionClaim:
             if fd >= 0:
                 # LOCK_UN first: a descriptor inherited by a child between fork and exec must not
                 # keep the lock alive after we let go.
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                finally:
+                with contextlib.suppress(OSError):
+                    if fcntl is not None:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                with contextlib.suppress(OSError):
                     os.close(fd)
 
     def __enter__(self) -> SessionClaim:
@@ -361,11 +372,9 @@ class SessionClaim:
         return self.owner.holder or f"a TelegramClient created at {self._site}"
 
 
-def _close_fd(box: list[int]) -> None:
-    try:
-        os.close(box[0])
-    except OSError:
-        pass
+def _close_fd(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _after_fork_in_child() -> None:
@@ -542,6 +551,15 @@ def _owner(holder: str) -> ClaimOwner:
     )
 
 
+def _warn_no_flock() -> None:
+    if "<no flock>" not in _warned_network_fs:
+        _warned_network_fs.add("<no flock>")
+        _log.warning(
+            "fcntl.flock is not available on this platform: session claims only hold within this "
+            "process; nothing stops a second process from opening the same session file."
+        )
+
+
 def _claim_path(path: pathlib.Path, holder: str, site: str, explicit: bool) -> SessionClaim:
     """Claim a session file (normalised path) for this process. Raises SessionInUseError."""
     key = "path:" + str(path)
@@ -549,6 +567,11 @@ def _claim_path(path: pathlib.Path, holder: str, site: str, explicit: bool) -> S
         existing = _registry.get(key)
         if existing is not None:
             raise _conflict_in_process(str(path), existing, f"Session {path}")
+        if fcntl is None:
+            _warn_no_flock()
+            claim = SessionClaim(key, path, -1, _owner(holder), site, explicit)
+            _registry[key] = claim
+            return claim
         _ensure_fork_hook()
         lock_path = str(path) + _LOCK_SUFFIX
         fd = os.open(
@@ -863,9 +886,22 @@ def _uninstall_claims() -> None:
     Claims made with :func:`claim_session` stay held (a client using one just lets go of it).
     """
     with _registry_lock:
+        if not _originals:
+            return
+        base = next(cls for cls, name in _originals if name == "__init__")
+        ours = base.__dict__.get("connect")
         for (cls, name), original in _originals.items():
             setattr(cls, name, original)
         _originals.clear()
+        # telethon.sync imported while we were installed copied our connect(); copy the original
+        # instead, as telethon.sync would have done (telethon/sync.py:29-43).
+        sync = sys.modules.get("telethon.sync")
+        for cls in _subclasses(base):
+            synced = cls.__dict__.get("connect")
+            if synced is not None and getattr(synced, "__tl.sync", None) is ours:
+                delattr(cls, "connect")
+                if sync is not None and hasattr(sync, "_syncify_wrap"):
+                    sync._syncify_wrap(cls, "connect")
         for claim in list(_registry.values()):
             if claim._explicit:
                 claim._client = None

@@ -28,7 +28,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.types import Message, Receive, Scope, Send
-from telethon import TelegramClient, errors
+from telethon import errors
 
 from telethon_guard import TelethonGuardError, install, stats, telethon_lock, uninstall
 
@@ -37,6 +37,7 @@ from .session import (
     BotFatherSession,
     BotFatherTimeoutError,
     NotAuthorizedError,
+    open_client,
 )
 from .settings import Settings, SettingsError, load_settings
 
@@ -215,27 +216,14 @@ def create_app(settings_loader: Callable[[], Settings] = load_settings) -> Relay
         _configure_logging()
         try:
             settings = settings_loader()
-            if settings.guard_mode != "off":
+            if settings.guard_mode != "off" and stats().mode is None:
                 # Before the client exists: install() refuses --reload / several workers, and from
-                # now on building a client claims its session file for this process.
+                # now on building a client claims its session file for this process. (Already
+                # installed -- `import telethon_guard.enforce`, the pytest plugin -- is kept as is.)
                 install(mode=settings.guard_mode)
                 installed = True
-            backend: Any = None
-            if settings.offline:
-                from telethon_guard.testing import FakeTelegram
-
-                backend = FakeTelegram(latency=settings.latency)
-                backend.add_botfather()
-                client = backend.client(
-                    settings.session, flood_sleep_threshold=settings.flood_sleep_threshold
-                )
-            else:
-                client = TelegramClient(
-                    settings.session,
-                    settings.api_id,
-                    settings.api_hash,
-                    flood_sleep_threshold=settings.flood_sleep_threshold,
-                )
+            # The process's one client: building it claims the session file (install() above).
+            client, backend = open_client(settings)
             relay = BotFatherSession(
                 client,
                 bot=settings.bot,
@@ -312,16 +300,18 @@ def create_app(settings_loader: Callable[[], Settings] = load_settings) -> Relay
     async def health(request: Request) -> dict[str, Any]:
         settings: Settings = request.app.state.settings
         relay = relay_of(request)
+        guard = stats()
         return {
             "status": "ok",
             "offline": settings.offline,
             "connected": relay.client.is_connected(),
-            "guard": dataclasses.asdict(stats()),
+            "guard": dataclasses.asdict(guard),
             "lock_wait": _percentiles(list(relay.lock_waits)),
-            # The guard claimed the session file for this process when the client was built.
+            # With the guard installed, building the client claimed the session file for this
+            # process (a second process gets SessionInUseError naming this PID).
             "session": {
                 "path": settings.session,
-                "owner_pid": os.getpid() if settings.guard_mode != "off" else None,
+                "owner_pid": os.getpid() if guard.mode is not None else None,
             },
         }
 

@@ -23,6 +23,8 @@ from telethon.tl.custom.conversation import Conversation
 
 from telethon_guard import telethon_lock
 
+from .settings import Settings
+
 __all__ = [
     "BotFatherRefusedError",
     "BotFatherSession",
@@ -30,6 +32,7 @@ __all__ = [
     "NewBot",
     "NotAuthorizedError",
     "Reply",
+    "open_client",
 ]
 
 # "Use this token to access the HTTP API:\n123456:AAE..." -- BotFather's answer to a good username.
@@ -73,6 +76,30 @@ class NewBot:
     username: str
     token: str
     reply: str
+
+
+def open_client(settings: Settings) -> tuple[TelegramClient, Any]:
+    """Build the relay's client, not yet connected, and the offline backend (``None`` online).
+
+    The only place the relay constructs a ``TelegramClient``; call it once per process (the lifespan,
+    or ``login``). Under ``telethon_guard.install()`` construction claims the session file.
+    """
+    if settings.offline:
+        from telethon_guard.testing import FakeTelegram
+
+        backend = FakeTelegram(latency=settings.latency)
+        backend.add_botfather()
+        client = backend.client(
+            settings.session, flood_sleep_threshold=settings.flood_sleep_threshold
+        )
+        return client, backend
+    client = TelegramClient(
+        settings.session,
+        settings.api_id,
+        settings.api_hash,
+        flood_sleep_threshold=settings.flood_sleep_threshold,
+    )
+    return client, None
 
 
 class _NoLock:

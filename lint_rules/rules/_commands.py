@@ -13,6 +13,12 @@ What starts a server (checked against uvicorn 0.54, gunicorn 27, hypercorn, the 
   ``GUNICORN_CMD_ARGS`` (gunicorn/config.py:110), ``WEB_CONCURRENCY`` (gunicorn/config.py:762).
 - hypercorn: ``-w N``/``--workers N``, ``--reload``, ``-c file:x.py``/``python:mod``.
 - fastapi: ``fastapi dev`` reloads unless ``--no-reload``; ``fastapi run --reload``; ``--workers N``.
+- A server wrapped in a file watcher (``watchmedo auto-restart``, ``watchfiles``, ``hupper``,
+  ``nodemon``) is reloaded on every change too.
+
+Wrappers are looked through: ``exec``, ``env X=Y``, ``sudo``/``gosu``/``su-exec``, ``nohup``/``nice``/
+``tini``/``dumb-init``..., ``poetry``/``pipenv``/``pdm``/``uv``/``hatch`` ``run``, ``uvx``, ``python -m``,
+``sh -c "..."``, ``docker``/``podman`` ``run``/``exec`` (with ``-e`` settings), ``&&``/``;`` chains.
 
 Values that are not literals: ``${X:-4}`` (a literal default) uses the default (or the file's own
 literal assignment of ``X``); ``$(nproc)`` means one worker per core (several); any other expansion
@@ -295,15 +301,15 @@ def _take_balanced(text: str, i: int, take: Callable[[int], None]) -> int:
 _VAR = re.compile(r"^\$(?:\{(\w+)(?::?[-=](.*))?\}|(\w+))$")
 
 
-def _value(text: str, variables: Mapping[str, str]) -> str | _Sentinel:
+def _value(text: str, variables: Mapping[str, str], depth: int = 0) -> str | _Sentinel:
     """The literal a word stands for: its text, a variable's known value or default, or UNKNOWN."""
     if "$" not in text and "`" not in text:
         return text
     m = _VAR.match(text)
     if m:
         name = m.group(1) or m.group(3)
-        if name in variables:
-            return _value(variables[name], {})
+        if name in variables and depth < 8:  # W=$X, X=4 -> 4; a cycle gives up
+            return _value(variables[name], variables, depth + 1)
         default = m.group(2)
         if default is not None and "$" not in default and "`" not in default:
             return default
@@ -424,7 +430,6 @@ _SIMPLE_WRAPPERS = {
     "nice",
     "stdbuf",
     "chpst",
-    "watchmedo",
     "timeout",
     "doppler",
     "infisical",
@@ -433,6 +438,56 @@ _SIMPLE_WRAPPERS = {
 _RUNNERS = {"poetry", "pipenv", "pdm", "hatch", "rye", "uv", "pixi", "pipx", "conda", "micromamba"}
 _USER_WRAPPERS = {"gosu", "su-exec"}
 _CONTAINERS = {"docker", "podman", "nerdctl", "docker-compose"}
+
+
+_RELOADERS = {"watchmedo", "watchfiles", "hupper", "nodemon"}
+
+
+def _restarts(base: str, words: Sequence[Word]) -> bool:
+    return base != "watchmedo" or (len(words) > 1 and words[1].text == "auto-restart")
+
+
+def _inner_commands(words: Sequence[Word]) -> list[list[Word]]:
+    """Commands given to a wrapper as one string argument (``watchfiles "uvicorn app:app"``)."""
+    out: list[list[Word]] = []
+    for word in words:
+        if " " in word.text and not word.text.startswith("-"):
+            out.extend(split_shell(word.text, word.offs))
+    return out
+
+
+def _next_command(words: Sequence[Word]) -> list[Word]:
+    for k, word in enumerate(words):
+        text, base = word.text, word.base
+        if text.startswith("-"):
+            continue
+        if (
+            _is_assignment(text)
+            or base in _SERVERS
+            or _PYTHON.match(base)
+            or base in _SHELLS
+            or base in _SIMPLE_WRAPPERS
+            or base in _RUNNERS
+            or base in _CONTAINERS
+            or base in _USER_WRAPPERS
+            or base in _RELOADERS
+            or base in ("env", "sudo", "uvx")
+        ):
+            return list(words[k:])
+    return []
+
+
+def _server_of(words: Sequence[Word]) -> str | None:
+    """``uvicorn`` for ``uvicorn ...`` and ``python -m uvicorn ...``; None for anything else."""
+    if not words:
+        return None
+    if words[0].base in _SERVERS:
+        return words[0].base
+    if _PYTHON.match(words[0].base):
+        module = _python_module(words)
+        if module is not None and module[0] in _SERVERS:
+            return module[0]
+    return None
 
 
 def _from_server(words: Sequence[Word]) -> list[Word]:
@@ -471,22 +526,29 @@ def analyze_command(
             issues.extend(analyze_env(name, value, head.start, head.end, variables))
             words = words[1:]
             continue
-        if text in _KEYWORDS or base in _SIMPLE_WRAPPERS or base in ("env", "sudo", "export"):
+        if text in _KEYWORDS:
             words = words[1:]
-            # Options of the wrapper (and their values when we know they take one).
-            while words and (words[0].text.startswith("-") or base == "watchmedo"):
-                option = words[0].text
-                words = words[1:]
-                if option == "--":
-                    break
-                if base == "sudo" and option in ("-u", "-g") and words:
-                    words = words[1:]
-                if base == "env" and option == "-u" and words:
-                    words = words[1:]
-                if base in ("timeout",) and words and not words[0].text.startswith("-"):
-                    words = words[1:]
-            if base == "timeout" and words and re.match(r"^\d", words[0].text):
-                words = words[1:]
+            continue
+        if base in _RELOADERS and _restarts(base, words):
+            # `watchmedo auto-restart -- uvicorn ...`, `watchfiles "uvicorn ..."`: a reloader outside.
+            wrapped = _from_server(words[1:])
+            if not wrapped and base == "watchfiles":
+                wrapped = [w for c in _inner_commands(words[1:]) for w in c]
+                wrapped = _from_server(wrapped)
+            server = _server_of(wrapped)
+            if server is not None:
+                setting = " ".join(w.text for w in words[: 2 if base == "watchmedo" else 1])
+                start, end = head.start, words[1].end if base == "watchmedo" else head.end
+                issues.append(
+                    reload_issue(server, f"{setting} restarts it on every change", start, end)
+                )
+                words = wrapped
+                continue
+            return issues
+        if base in _SIMPLE_WRAPPERS or base in ("env", "sudo", "export"):
+            # Wrapper options vary (`nice -n 10`, `sudo -u app`): the command is the next word that
+            # names a command we know, or an environment assignment.
+            words = _next_command(words[1:])
             continue
         if base in _USER_WRAPPERS:
             words = words[2:]
@@ -504,7 +566,9 @@ def analyze_command(
                     env = rest[k + 1]
                 elif word.text.startswith("--env="):
                     cut = len("--env=")
-                    env = Word(word.text[cut:], word.offs[cut:], word.sub(cut, len(word.text))[0], word.end)
+                    env = Word(
+                        word.text[cut:], word.offs[cut:], word.sub(cut, len(word.text))[0], word.end
+                    )
                 if env is not None and _is_assignment(env.text):
                     issues.extend(analyze_command([env], variables, config_refs, depth + 1))
             words = _from_server(rest[1:])
@@ -623,7 +687,7 @@ def _server_options(
                     issues.append(issue)
             k += 1 if value is None or attached else 2
             continue
-        if text in ("--reload", "--use-reloader") or (server == "hypercorn" and text == "-r"):
+        if text == "--reload":
             explicit_reload = True
             issues.append(reload_issue(server, f"{label}{text}", word.start, word.end))
         elif text == "--no-reload":

@@ -12,7 +12,6 @@ second server process on the same code opens the same session.
 from __future__ import annotations
 
 import bisect
-import fnmatch
 import json
 import posixpath
 import re
@@ -23,6 +22,7 @@ from typing import Any
 import libcst as cst
 
 from ..config import Config
+from ..discovery import glob_match
 from ..model import Finding
 from ..names import UNKNOWN, ModuleNames, iter_child_nodes, resolve_constant
 from . import _commands as cmd
@@ -31,14 +31,24 @@ from .base import Family, FileResult, PythonModule, Rule, TextFile
 
 __all__ = ["DeploymentFamily", "ReloadEnabled", "SeveralWorkers"]
 
-_POLICY = """
-Values that are not literals: a variable with a literal default uses the default
-(``${WEB_CONCURRENCY:-4}`` is 4, ``int(os.getenv("WORKERS", "1"))`` is 1, ``W=4`` earlier in the same
-script is 4); ``$(nproc)``/``cpu_count()`` mean several; any other value (``--workers $WORKERS``,
-``workers=int(os.environ["WORKERS"])``, ``reload=settings.debug``) cannot be verified and is reported,
-asking to pin it (suppress with ``# noqa: TG201`` where it is guaranteed to be 1). ``--reload-dir``
-and ``reload_dirs=`` alone do not enable reloading (uvicorn ignores them without ``--reload``) and are
-not reported. Every server command is checked, not only the one serving the Telethon app."""
+_FILES = (
+    "deployment files: `Dockerfile`, `Dockerfile.*`, `*.Dockerfile`, `Containerfile` (`CMD`/"
+    "`ENTRYPOINT`/`RUN`, `ENV`), `Procfile`, `docker-compose*.yml`/`compose*.yaml` (`command`, "
+    "`entrypoint`, `environment`), `*.sh`/`*.bash` and files with a sh/bash shebang, `Makefile`/`*.mk` "
+    "recipes, systemd `*.service` units (`ExecStart=`, `Environment=`), `.env` files, and the "
+    "`deployment-globs` of the configuration (YAML there is read like compose and Kubernetes "
+    "manifests; other formats line by line after a `key=`/`key:` prefix)."
+)
+_POLICY = (
+    "\n\nValues that are not literals: a variable (or a wrapper function's parameter) with a literal "
+    'default uses the default (`${WEB_CONCURRENCY:-4}` is 4, `int(os.getenv("WORKERS", "1"))` is 1, '
+    "`W=4` earlier in the same file is 4); `$(nproc)` and `cpu_count()` mean several; any other value "
+    '(`--workers $WORKERS`, `workers=int(os.environ["WORKERS"])`, `reload=settings.debug`, a '
+    "wrapper's parameter without a literal default) cannot be verified and is reported, asking to pin "
+    "it (suppress with `# noqa: TG201` where it is guaranteed to be 1). `--reload-dir` and "
+    "`reload_dirs=` alone do not enable reloading (uvicorn 0.54 ignores them without `--reload`) and "
+    "are not reported. Every server command is checked, not only the one serving the Telethon app."
+)
 
 
 class ReloadEnabled(Rule):
@@ -47,8 +57,8 @@ class ReloadEnabled(Rule):
     what = (
         "Reports a uvicorn/gunicorn/hypercorn/fastapi server started with auto-reload: `--reload`, "
         "`reload=True`, `fastapi dev`, `UVICORN_RELOAD=true`, gunicorn `reload = True`, hypercorn "
-        "`use_reloader`, in Python code and in Dockerfiles, Procfiles, compose files, shell scripts, "
-        "Makefiles and systemd units." + _POLICY
+        "`use_reloader`, or a server wrapped in a file watcher (`watchmedo auto-restart`, "
+        "`watchfiles`, `hupper`, `nodemon`), in Python code and in " + _FILES + _POLICY
     )
     why = (
         "A reloader runs the app in a child process and starts a new child on every change: a "
@@ -81,8 +91,9 @@ class SeveralWorkers(Rule):
     what = (
         "Reports a server started with more than one worker process: `--workers 4`, `-w 4`, "
         '`workers=4`, `WEB_CONCURRENCY=4`, `UVICORN_WORKERS`, `GUNICORN_CMD_ARGS="-w 4"`, '
-        "gunicorn config `workers = cpu_count() * 2 + 1`, hypercorn `config.workers = 2`, in Python "
-        "code and deployment files. `--workers 1` and gunicorn without `-w` are fine." + _POLICY
+        "gunicorn config `workers = cpu_count() * 2 + 1`, hypercorn `config.workers = 2`, gunicorn "
+        'custom applications\' `{"workers": 4}` options, in Python code and in ' + _FILES + " "
+        "`--workers 1` and gunicorn without `-w` are fine." + _POLICY
     )
     why = (
         "Each worker is a separate process that imports the app and opens the Telethon session: "
@@ -185,25 +196,18 @@ def file_kind(path: str, config: Config) -> str | None:
         return "make"
     if lower.endswith(".service"):
         return "systemd"
+    if (
+        lower == ".env" or lower.startswith(".env.") or lower.endswith(".env")
+    ) and not lower.endswith((".example", ".sample", ".template", ".dist")):
+        return "envfile"
     for pattern in config.deployment_globs:
-        if _glob_match(path, pattern):
+        if glob_match(pattern, path):  # the same glob semantics as `exclude`
             if lower.endswith((".yml", ".yaml")):
                 return "yaml"
             return "generic"
     if "." not in base and lower not in _NOT_SCRIPTS and not base.startswith("."):
         return "maybe-shell"  # a script if its first line is a sh/bash shebang
     return None
-
-
-def _glob_match(path: str, pattern: str) -> bool:
-    pattern = pattern.lstrip("./") if pattern.startswith("./") else pattern
-    if fnmatch.fnmatchcase(path, pattern):
-        return True
-    if "/" not in pattern:
-        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
-    if pattern.startswith("**/"):
-        return _glob_match(path, pattern[3:]) or fnmatch.fnmatchcase(path, pattern[3:])
-    return False
 
 
 class _Lines:
@@ -242,6 +246,8 @@ def _scan_text(kind: str, source: str) -> tuple[list[Issue], list[ConfigRef]]:
         issues = _makefile(source, refs)
     elif kind == "systemd":
         issues = _systemd(source, refs)
+    elif kind == "envfile":
+        issues = _envfile(source)
     else:
         issues = _generic(source, refs)
     return issues, refs
@@ -567,6 +573,7 @@ def _make_expand(text: str, offs: list[int], variables: Mapping[str, str]) -> tu
 
 def _systemd(source: str, refs: list[ConfigRef]) -> list[Issue]:
     issues: list[Issue] = []
+    variables: dict[str, str] = {}  # Environment= feeds $VAR/${VAR} in Exec lines
     for m in re.finditer(
         r"^[ \t]*(ExecStart|ExecStartPre|ExecStartPost|ExecReload|Environment)[ \t]*=((?:[^\n]*\\\n)*[^\n]*)$",
         source,
@@ -581,6 +588,7 @@ def _systemd(source: str, refs: list[ConfigRef]) -> list[Issue]:
                     name, eq, _ = w.text.partition("=")
                     if eq:
                         cut = len(name) + 1
+                        variables[name] = w.text[cut:]
                         issues.extend(
                             cmd.analyze_env(
                                 name,
@@ -594,7 +602,28 @@ def _systemd(source: str, refs: list[ConfigRef]) -> list[Issue]:
         stripped = text.lstrip()
         lead = len(text) - len(stripped)
         n = len(stripped) - len(stripped.lstrip("-@+!:"))
-        issues.extend(cmd.analyze_shell(text[lead + n :], offs[lead + n :], {}, refs))
+        issues.extend(cmd.analyze_shell(text[lead + n :], offs[lead + n :], dict(variables), refs))
+    return issues
+
+
+def _envfile(source: str) -> list[Issue]:
+    """``KEY=value`` lines (``.env`` read by compose and dotenv loaders; ``export`` allowed)."""
+    issues: list[Issue] = []
+    pos = 0
+    for line in source.split("\n"):
+        m = re.match(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_]\w*)[ \t]*=[ \t]*(.*?)[ \t\r]*$", line)
+        if m:
+            raw = m.group(2)
+            start = pos + m.start(2)
+            end = start + len(raw)
+            if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+                raw, start = raw[1:-1], start + 1
+            elif " #" in raw:
+                raw = raw.split(" #", 1)[0].rstrip()
+                end = start + len(raw)
+            value = Word(raw, tuple(range(start, start + len(raw))), start, start + len(raw))
+            issues.extend(cmd.analyze_env(m.group(1), value, pos + m.start(1), end))
+        pos += len(line) + 1
     return issues
 
 
@@ -634,12 +663,27 @@ def _mappings(node: YNode) -> Iterator[YMap]:
             yield from _mappings(item)
 
 
+def _compose_text(node: YScalar) -> tuple[str, tuple[int, ...]]:
+    """A scalar with compose's ``$$`` escape (a literal ``$`` for the container) undone."""
+    if "$$" not in node.text:
+        return node.text, node.offs
+    chars: list[str] = []
+    offs: list[int] = []
+    i = 0
+    while i < len(node.text):
+        chars.append(node.text[i])
+        offs.append(node.offs[i])
+        i += 2 if node.text.startswith("$$", i) else 1
+    return "".join(chars), tuple(offs)
+
+
 def _yaml_commands(node: YNode) -> list[list[Word]]:
     if isinstance(node, YScalar):
-        return cmd.split_shell(node.text, node.offs)
+        text, offs = _compose_text(node)
+        return cmd.split_shell(text, offs)
     if isinstance(node, YSeq):
         words = [
-            Word(item.text, item.offs, item.start, item.end)
+            Word(*_compose_text(item), item.start, item.end)
             for item in node.items
             if isinstance(item, YScalar)
         ]
@@ -650,23 +694,25 @@ def _yaml_commands(node: YNode) -> list[list[Word]]:
 def _yaml_service(mapping: YMap, refs: list[ConfigRef]) -> list[Issue]:
     issues: list[Issue] = []
     keys = {k.text for k, _ in mapping.items}
+    # The service's own environment feeds `$VAR` in its command (`sh -c "... --workers $W"`).
+    variables: dict[str, str] = {}
+    for key in ("environment", "env"):
+        if key in keys:
+            issues.extend(_yaml_env(mapping.get(key), variables))
     heads: list[list[Word]] = []
     for key in ("entrypoint", "command", "args"):
         if key in keys:
             commands = _yaml_commands(mapping.get(key))
             for words in commands:
-                issues.extend(cmd.analyze_command(words, {}, refs))
+                issues.extend(cmd.analyze_command(words, variables, refs))
             heads.append([w for c in commands for w in c] if len(commands) == 1 else [])
     if len(heads) == 2 and all(heads):
         # compose `entrypoint` + `command`, Kubernetes `command` + `args`: one argv.
-        issues.extend(cmd.analyze_command(heads[0] + heads[1], {}, refs))
-    for key in ("environment", "env"):
-        if key in keys:
-            issues.extend(_yaml_env(mapping.get(key)))
+        issues.extend(cmd.analyze_command(heads[0] + heads[1], variables, refs))
     return issues
 
 
-def _yaml_env(node: YNode) -> list[Issue]:
+def _yaml_env(node: YNode, variables: dict[str, str]) -> list[Issue]:
     issues: list[Issue] = []
     pairs: list[tuple[str, Word, int, int]] = []
     if isinstance(node, YMap):
@@ -697,6 +743,7 @@ def _yaml_env(node: YNode) -> list[Issue]:
                     )
                     pairs.append((name_node.text, value_word, name_node.start, value_node.end))
     for name, env_value, start, end in pairs:
+        variables[name] = env_value.text
         issues.extend(cmd.analyze_env(name, env_value, start, end))
     return issues
 
@@ -763,6 +810,11 @@ _CPU_COUNT = {
     "os.sched_getaffinity",
 }
 _CONFIG_FILES = {"gunicorn.conf.py", "gunicorn_conf.py", "gunicorn_config.py"}
+_GUNICORN_APPS = {
+    "gunicorn.app.base.BaseApplication",
+    "gunicorn.app.base.Application",
+    "gunicorn.app.wsgiapp.WSGIApplication",
+}
 _CONFIG_NAMES = {"workers": "workers", "reload": "reload", "use_reloader": "reload"}
 
 
@@ -780,6 +832,26 @@ class _PythonScan:
         self.names = ModuleNames.build(module.tree, module.module_name, module.is_package)
         self.findings: list[Finding] = []
         self.facts = DeploymentFacts(module_name=module.module_name)
+        self.gunicorn_apps = self._gunicorn_apps()
+
+    def _gunicorn_apps(self) -> set[str]:
+        """Classes of this module built on gunicorn's BaseApplication (the "custom application")."""
+        apps: set[str] = set()
+        classes = [
+            (self.names.qualify(c.name.value, self.names.scope_of(c)), c)
+            for c, _ in self.names.classes
+        ]
+        changed = True
+        while changed:
+            changed = False
+            for q, c in classes:
+                if q is None or q in apps:
+                    continue
+                bases = {self.names.qualified_name(b.value) for b in c.bases if b.keyword is None}
+                if bases & (_GUNICORN_APPS | apps):
+                    apps.add(q)
+                    changed = True
+        return apps
 
     def where(
         self, first: cst.CSTNode, last: cst.CSTNode | None = None
@@ -856,6 +928,12 @@ class _PythonScan:
                 if isinstance(operator, cst.NotEqual):
                     return left != right
             return cmd.UNKNOWN
+        if isinstance(expr, cst.Name):
+            bindings = self.names.bindings_of(expr)
+            if bindings and len(bindings) == 1 and bindings[0].kind == "param":
+                # A wrapper's parameter: like a variable, its literal default decides.
+                default = bindings[0].value
+                return cmd.UNKNOWN if default is None else self.value(default)
         v = self.names.constant_value(expr)
         if v is UNKNOWN:
             return cmd.UNKNOWN
@@ -893,6 +971,21 @@ class _PythonScan:
             return
         if q in _ARGV_CALLS:
             self.argv_call(q, node)
+            return
+        if q in self.gunicorn_apps:
+            # StandaloneApplication(app, {"workers": 4}).run()
+            for arg in node.args:
+                options = arg.value
+                if isinstance(options, cst.Name):
+                    bindings = self.names.bindings_of(options)
+                    if bindings and len(bindings) == 1 and isinstance(bindings[0].value, cst.Dict):
+                        options = bindings[0].value
+                if isinstance(options, cst.Dict):
+                    for element in options.elements:
+                        if isinstance(element, cst.DictElement):
+                            key = self.names.constant_value(element.key)
+                            if isinstance(key, str):
+                                self.setting("gunicorn", "reload", key, element.value, element)
             return
         if q in ("os.environ.setdefault", "os.putenv") and len(node.args) >= 2:
             self.env_pair(node.args[0].value, node.args[1].value, node)
@@ -1169,7 +1262,8 @@ def _value_issue(kind: str, server: str, setting: str, value: object) -> Issue |
         else:
             count = cmd.UNKNOWN
         return cmd.workers_issue(server, setting, count, 0, 0)
-    if isinstance(value, str):
+    if isinstance(value, str) and server == "gunicorn":
+        # gunicorn parses "true"/"false" (gunicorn/config.py validate_bool).
         flag = cmd.truthy(value)
         if flag is False:
             return None

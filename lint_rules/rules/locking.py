@@ -29,6 +29,7 @@ Decisions (documented in the rule docs too):
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -43,6 +44,7 @@ from ..names import (
     Binding,
     ModuleNames,
     Scope,
+    dotted_name,
     iter_child_nodes,
     node_ranges,
 )
@@ -128,6 +130,7 @@ class ModuleFacts:
     refs: frozenset[str] = frozenset()  # functions used as values (callbacks): entry points
     locks: list[LockUse] = field(default_factory=list)
     lock_defs: dict[str, Pos] = field(default_factory=dict)  # module global name -> definition
+    state_attrs: dict[str, list[Desc]] = field(default_factory=dict)  # `app.state.x = value`
 
 
 # ---------------------------------------------------------------------------------------- constants
@@ -178,6 +181,8 @@ _SPAWN_METHODS = frozenset(
         "shield",
     }
 )
+# Calls that run a coroutine as a program's main task (its function is an entry point).
+_RUNNER_QUALS = frozenset({"asyncio.run", "anyio.run", "trio.run", "uvloop.run"})
 _ROUTE_DECORATORS = frozenset(
     {
         "get",
@@ -215,6 +220,7 @@ _TRANSPARENT_DECORATORS = frozenset(
 _WRAPPERS = frozenset(
     {"Optional", "Annotated", "ClassVar", "Final", "Union", "Awaitable", "Coroutine"}
 )
+_CONV_WAITS = frozenset({"get_response", "get_reply", "get_edit", "wait_read", "wait_event"})
 _CONV_CLASSES = frozenset(
     {"telethon.tl.custom.Conversation", "telethon.tl.custom.conversation.Conversation"}
 )
@@ -226,6 +232,7 @@ _METHOD_NAMES = (
     | api.CONVERSATION_ACTIONS
 )
 _BUILTINS = frozenset(dir(builtins))
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) - {"test"}
 
 
 def _pos(r: Any) -> Pos:
@@ -303,6 +310,7 @@ class _Analyzer:
         bare = [n for n in self.config.lock_names if "." not in n]
         self.lock_bare = frozenset(bare)
         self.lock_dotted = tuple(n for n in self.config.lock_names if "." in n)
+        self.top_package = module.module_name.partition(".")[0]
 
     # ------------------------------------------------------------------ walk
 
@@ -323,9 +331,9 @@ class _Analyzer:
             self._suite(fn.body, ctx)
         i = 0
         while i < len(self.lambdas):  # lambdas found while walking lambdas are appended
-            lam, outer = self.lambdas[i]
-            scope = names.inner_scope(lam)
-            qual = scope.qualname if scope is not None else "<lambda>"
+            lam = self.lambdas[i][0]
+            lscope = names.inner_scope(lam)
+            qual = lscope.qualname if lscope is not None else "<lambda>"
             self._visit(lam.body, _Ctx(func=qual, is_async=False))
             i += 1
 
@@ -374,7 +382,7 @@ class _Analyzer:
                 self._visit(stmt, c)
                 lock = self._lock_of(acquired, c)
                 if lock is not None and lock.kind in ("telethon", "other"):
-                    held = (lock.kind, lock.ident, self.tree.code_for_node(acquired))
+                    held = (lock.kind, lock.ident, self._code(acquired))
                     held_ident = lock.ident
                 continue
             if held is not None and self._releases(stmt, held_ident):
@@ -491,7 +499,7 @@ class _Analyzer:
                 if q is not None:
                     self.refs.add(q)
 
-    def _visit_call(self, call: cst.Call, ctx: _Ctx) -> None:
+    def _visit_call(self, call: cst.Call, ctx: _Ctx, as_entry: bool = False) -> None:
         func = call.func
         # The callee expression itself is not a value reference.
         if isinstance(func, cst.Attribute):
@@ -500,8 +508,12 @@ class _Analyzer:
             self._visit(func, ctx)
         spawn = self._spawner(func)
         arg_ctx = ctx.but(spawn=spawn, lock=None) if spawn is not None else ctx
+        runner = self._is_runner(func)
         for arg in call.args:
-            self._visit(arg.value, arg_ctx)
+            if runner and isinstance(arg.value, cst.Call):
+                self._visit_call(arg.value, arg_ctx, as_entry=True)
+            else:
+                self._visit(arg.value, arg_ctx)
         if (
             isinstance(func, cst.Attribute)
             and func.attr.value == "add_event_handler"
@@ -509,7 +521,9 @@ class _Analyzer:
             and isinstance(call.args[0].value, cst.Name)
         ):
             # `client.add_event_handler(handler, events.X)`: handler's first parameter is an event.
-            found = self.names.lookup(call.args[0].value.value, self.names.scope_of(call.args[0].value))
+            found = self.names.lookup(
+                call.args[0].value.value, self.names.scope_of(call.args[0].value)
+            )
             for b in found[1] if found is not None else ():
                 if isinstance(b.node, cst.FunctionDef):
                     self.event_handlers.add(b.node)
@@ -518,8 +532,17 @@ class _Analyzer:
         elif isinstance(func, (cst.Name, cst.Attribute)) and call.args:
             # `client(SomeRequest(...))`: resolved like any receiver.
             self.sites.append(_RawSite(func, None, call, ctx))
-        if isinstance(func, (cst.Name, cst.Attribute)):
+        if as_entry:
+            # `asyncio.run(main())`: main is the program's main task, an entry point, not a helper.
+            self._ref(func)
+        elif isinstance(func, (cst.Name, cst.Attribute)):
             self.calls.append(_RawCall(call, ctx))
+
+    def _is_runner(self, func: CSTNode) -> bool:
+        q = self.names.qualified_name(func)
+        if q in _RUNNER_QUALS:
+            return True
+        return isinstance(func, cst.Attribute) and func.attr.value == "run_until_complete"
 
     def _spawner(self, func: CSTNode) -> str | None:
         q = self.names.qualified_name(func)
@@ -542,7 +565,7 @@ class _Analyzer:
                 if lock.kind == "local":
                     c = c.but(lock=("local", len(self.locks) - 1))
                 else:
-                    c = c.but(lock=(lock.kind, lock.ident, self.tree.code_for_node(item.item)))
+                    c = c.but(lock=(lock.kind, lock.ident, self._code(item.item)))
                 continue
             if c.lock is None:
                 expr = item.item
@@ -588,14 +611,10 @@ class _Analyzer:
                         return _RawLock("local", expr.value, expr, func)
         if q is not None and q.startswith("telethon_guard.") and q.endswith(".telethon_lock"):
             return _RawLock("telethon", _TELETHON_LOCK, expr, func)
-        ident = q
-        if ident is None and isinstance(expr, cst.Attribute):
-            base = self.desc(expr.value)
-            if base is not None and base[0] == "inst":
-                ident = f"{base[1]}.{final}"
-        text = self.tree.code_for_node(expr)
-        if ident is None:
-            ident = f"{self.module.module_name}:{text}"
+        # Only a module-level name is a known lock object; `self.lock` or `state.lock` may hold any
+        # lock, so its identity is marked unknown (with ":"), and TG102 never counts it.
+        text = self._code(expr)
+        ident = q if q is not None else f"{self.module.module_name}:{text}"
         if final in self.lock_bare or (
             q is not None and any(q == d or q.endswith("." + d) for d in self.lock_dotted)
         ):
@@ -626,8 +645,12 @@ class _Analyzer:
             s = scope if scope is not None else names.scope_of(expr)
             return self._desc_name(expr.value, s)
         if isinstance(expr, cst.Attribute):
-            base = self.desc(expr.value, scope)
             attr = expr.attr.value
+            if isinstance(expr.value, cst.Attribute) and expr.value.attr.value == "state":
+                # Starlette/FastAPI `app.state.x`, `request.app.state.x`: resolved from the
+                # project's assignments to `<...>.state.x`.
+                return ("state", attr)
+            base = self.desc(expr.value, scope)
             if base is None:
                 return None
             k = base[0]
@@ -874,7 +897,7 @@ class _Analyzer:
                     lock=rc.ctx.lock,
                     spawn=rc.ctx.spawn,
                     cover=raw_index.get(rc.ctx.cover) if rc.ctx.cover is not None else None,
-                    text=_short(self.tree.code_for_node(rc.call.func)) + "()",
+                    text=_short(self._code(rc.call.func)) + "()" if unlocked else "",
                     pos=_pos(ranges[rc.call]) if unlocked else None,
                     fix=fix,
                 )
@@ -884,7 +907,7 @@ class _Analyzer:
                 LockUse(
                     lk.kind,
                     lk.ident,
-                    _short(self.tree.code_for_node(lk.node)),
+                    _short(self._code(lk.node)),
                     _pos(ranges[lk.node]),
                     lk.func,
                 )
@@ -916,6 +939,11 @@ class _Analyzer:
                             attrs[name] = d
             facts.classes[cscope.qualname] = (bases, attrs)
         for aa in names.attribute_assignments:
+            if isinstance(aa.target.value, cst.Attribute) and aa.target.value.attr.value == "state":
+                sd = self.desc(aa.value) if aa.value is not None else None
+                if sd is not None:
+                    facts.state_attrs.setdefault(aa.target.attr.value, []).append(sd)
+                continue
             owner = self.desc(aa.target.value)
             if owner is None or owner[0] != "inst" or owner[1] not in facts.classes:
                 continue
@@ -965,10 +993,16 @@ class _Analyzer:
         q = self.names.qualified_name(func)
         if q is None or q.startswith("builtins."):
             return None
+        top = q.partition(".")[0]
+        if top in _STDLIB and top != self.top_package:
+            return None  # never a project function (spares a position for every stdlib call)
         return ("func", q)
 
+    def _code(self, node: CSTNode) -> str:
+        return dotted_name(node) or self.tree.code_for_node(node)
+
     def _site_text(self, s: _RawSite) -> str:
-        recv = _short(self.tree.code_for_node(s.recv))
+        recv = _short(self._code(s.recv))
         return f"{recv}.{s.method}()" if s.method is not None else f"{recv}(...)"
 
     def _fixable(self, ctx: _Ctx) -> bool:
@@ -1017,7 +1051,7 @@ class _Analyzer:
         import_edit: Edit | None,
     ) -> Fix | None:
         """Wrap ``stmt`` in ``async with telethon_lock:`` (re-indented text; comments kept)."""
-        if _contains_yield(stmt) or stmt not in ranges:
+        if _contains_yield(stmt) or stmt not in ranges or self._spawns(stmt):
             return None
         r = ranges[stmt]
         start, end = r.start.line, r.end.line
@@ -1040,6 +1074,17 @@ class _Analyzer:
         wrap = Edit(start, 1, end, len(lines[end - 1]) + 1, content)
         edits = (import_edit, wrap) if import_edit is not None else (wrap,)
         return Fix("wrap the statement in `async with telethon_lock:`", edits)
+
+    def _spawns(self, stmt: CSTNode) -> bool:
+        """Whether ``stmt`` starts or gathers tasks: holding the lock while awaiting tasks that take
+        it would deadlock, so such a statement is never wrapped."""
+        stack = [stmt]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, cst.Call) and self._spawner(n.func) is not None:
+                return True
+            stack.extend(iter_child_nodes(n))
+        return False
 
     def _lock_def_nodes(self) -> dict[str, CSTNode]:
         out: dict[str, CSTNode] = {}
@@ -1118,6 +1163,7 @@ class _Project:
         self.globals: dict[str, Desc] = {}
         self.exports: dict[str, str] = {}
         self.lock_defs: dict[str, tuple[str, Pos]] = {}
+        self.state_attrs: dict[str, list[Desc]] = {}
         self.refs: set[str] = set()
         for m in self.mods:
             prefix = m.module + "." if m.module else ""
@@ -1130,6 +1176,8 @@ class _Project:
                 self.exports[prefix + name] = target
             for name, pos in m.lock_defs.items():
                 self.lock_defs[prefix + name] = (m.path, pos)
+            for name, descs in m.state_attrs.items():
+                self.state_attrs.setdefault(name, []).extend(descs)
         for m in self.mods:
             self.refs.update(self.canon(r) for r in m.refs)
         self.factories = {self.canon(f) for f in config.client_factories} | set(
@@ -1146,9 +1194,9 @@ class _Project:
                 self.sites_by_func.setdefault(s.func, []).append((s, m, i))
             for c in m.calls:
                 self.calls_by_func.setdefault(c.func, []).append((c, m))
-                target = self.target_of(c)
-                if target is not None:
-                    self.callers.setdefault(target, []).append((c, m))
+                callee = self.target_of(c)
+                if callee is not None:
+                    self.callers.setdefault(callee, []).append((c, m))
 
     # ------------------------------------------------------------------ resolution
 
@@ -1259,8 +1307,15 @@ class _Project:
                     out = self.kind(self.funcs[q][0].returns, depth + 1)
         elif k == "qual":
             q = self.canon(d[1])
+            head, _, last = q.rpartition(".")
             if q in self.globals:
                 out = self.kind(self.globals[q], depth + 1)
+            elif head in self.classes:  # a class attribute: `Relay.client`
+                out = self.kind(self.attr(head, last), depth + 1)
+        elif k == "state":
+            kinds = {self.kind(sd, depth + 1) for sd in self.state_attrs.get(d[1], [])}
+            kinds.discard(None)
+            out = kinds.pop() if len(kinds) == 1 else None
         elif k == "attr":
             out = self.kind(self.attr(d[1], d[2]), depth + 1)
         elif k == "mcall":
@@ -1296,6 +1351,9 @@ class _Project:
         k = self.kind(s.recv)
         if k is None:
             return None
+        if k == "conv" and s.spawn is not None and s.method in _CONV_WAITS:
+            # `wait_for(conv.get_response(), 5)`: waiting for an update sends no request.
+            return None
         if s.method is None:
             return "action" if k == "client" else None
         if s.method in self.exempt:
@@ -1322,7 +1380,8 @@ class _Project:
         found: tuple[str, str, int] | None = None
         reported_covers: set[tuple[str, int]] = set()
         for s, m, i in self.sites_by_func.get(qual, []):
-            if s.lock is not None or self.is_action(s) != "action":
+            # A site in another task runs unlocked whoever calls this: it is reported in place.
+            if s.lock is not None or s.spawn is not None or self.is_action(s) != "action":
                 continue
             if s.cover is not None and (m.path, s.cover) in reported_covers:
                 continue
@@ -1331,7 +1390,7 @@ class _Project:
             break
         if found is None:
             for c, _m in self.calls_by_func.get(qual, []):
-                if c.lock is not None:
+                if c.lock is not None or c.spawn is not None:
                     continue
                 target = self.target_of(c)
                 if target is not None and self.is_helper(target):
@@ -1374,11 +1433,11 @@ class _Project:
                     guarded.setdefault(str(lock[1]), (m.path, s.pos))
                     continue
                 if lock is not None and lock[0] == "local":
-                    local_used.add((m.path, int(lock[1])))  # type: ignore[arg-type]
+                    local_used.add((m.path, _index(lock[1])))
                     continue
                 if s.cover is not None and s.cover in reported:
                     continue
-                if lock is None and self.is_helper(s.func):
+                if lock is None and s.spawn is None and self.is_helper(s.func):
                     continue
                 out.append(
                     _finding(m.path, s.pos, TelethonActionOutsideLock.code, _action_msg(s), s.fix)
@@ -1396,13 +1455,13 @@ class _Project:
                     guarded.setdefault(str(lock[1]), (m.path, c.pos or (0, 0, 0, 0)))
                     continue
                 if lock is not None and lock[0] == "local":
-                    local_used.add((m.path, int(lock[1])))  # type: ignore[arg-type]
+                    local_used.add((m.path, _index(lock[1])))
                     continue
                 if c.pos is None or c.pos in action_at:
                     continue
                 if c.cover is not None and c.cover in reported:
                     continue
-                if lock is None and self.is_helper(c.func):
+                if lock is None and c.spawn is None and self.is_helper(c.func):
                     continue
                 out.append(
                     _finding(
@@ -1467,6 +1526,10 @@ class _Project:
         return out
 
 
+def _index(value: object) -> int:
+    return value if isinstance(value, int) else -1
+
+
 def _lock_label(ident: str) -> str:
     return ident.rpartition(":")[2] if ":" in ident else ident
 
@@ -1516,10 +1579,10 @@ def _helper_msg(c: CallSite, target: str, inner: tuple[str, str, int]) -> str:
     if c.lock is not None and c.lock[0] == "other":
         where = f"under `{c.lock[-1]}`, which is not the telethon lock"
     short = ".".join(target.replace(".<locals>", "").split(".")[-2:])
-    return (
-        f"call to helper {short}() performs {text} ({path}:{line}) {where}; wrap the call in "
-        "`async with telethon_lock:` or take the lock inside the helper"
-    )
+    how = "wrap the call in `async with telethon_lock:` or take the lock inside the helper"
+    if c.spawn is not None:
+        how = "the new task does not hold telethon_lock: take the lock inside the helper"
+    return f"call to helper {short}() performs {text} ({path}:{line}) {where}; {how}"
 
 
 # ---------------------------------------------------------------------------------------- rules
@@ -1815,10 +1878,26 @@ class LockingFamily(Family):
         LockSerialisesNothing,
         SeveralTelethonLocks,
     )
-    # Every Python file matters: a helper or a client may live in a module that never names Telethon.
-    keywords: ClassVar[tuple[bytes, ...]] = ()
+    # A module matters when it names telethon (telethon, telethon_guard, telethon_lock) or imports a
+    # project module that matters (the engine follows imports): clients, events, the lock and
+    # `serialized` are all imported from there, and helpers, factories and config-named locks are
+    # reached through imports of project modules.
+    keywords: ClassVar[tuple[bytes, ...]] = (b"telethon",)
 
     def check_module(self, module: PythonModule) -> FileResult:
+        try:
+            return self._check_module(module)
+        except RecursionError:
+            # Deeply nested expressions (hundreds of levels): the walk is recursive, like libcst's
+            # own code generation. Retry once with more room before giving up on this module.
+            limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(limit, 20_000))
+            try:
+                return self._check_module(module)
+            finally:
+                sys.setrecursionlimit(limit)
+
+    def _check_module(self, module: PythonModule) -> FileResult:
         analyzer = _Analyzer(module)
         analyzer.run()
         return FileResult(findings=[], facts=analyzer.facts())

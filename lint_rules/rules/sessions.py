@@ -20,6 +20,7 @@ configured client factories).
 from __future__ import annotations
 
 import posixpath
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,7 +29,7 @@ import libcst as cst
 
 from ..config import Config
 from ..model import Finding
-from ..names import UNKNOWN, Binding, ModuleNames, iter_child_nodes, resolve_constant
+from ..names import UNKNOWN, ModuleNames, iter_child_nodes, resolve_constant
 from ._commands import ConstantTable
 from .base import Family, FileResult, PythonModule, Rule
 
@@ -128,7 +129,8 @@ class ClientPerCall(Rule):
         "`while` loop or comprehension, or a function called from more than one place, from a loop "
         "or from such a function (across modules). Not reported: the lifespan, startup handlers, "
         "`__main__` blocks, module level, a factory called once, a cached factory "
-        "(`functools.cache`) and the lazy singleton `if _client is None: _client = TelegramClient(...)`."
+        "(`functools.cache`) and the lazy singleton `if _client is None: _client = TelegramClient(...)`. "
+        "Calls from test files (`tests/`, `test_*.py`, `*_test.py`, `conftest.py`) are not counted."
     )
     why = (
         "Each construction opens the session file again: while an earlier client is still "
@@ -235,9 +237,48 @@ class _Context:
     branches: tuple[tuple[int, int], ...] = ()  # (if/try number, branch taken) from the outside in
 
 
-def _is_class_name(q: str) -> bool:
+#: Roots that are never the linted project: a class from them cannot subclass TelegramClient in it.
+_EXTERNAL_ROOTS = frozenset(sys.stdlib_module_names) | {
+    "builtins",
+    "telethon",
+    "pydantic",
+    "pydantic_settings",
+    "fastapi",
+    "starlette",
+    "httpx",
+    "aiohttp",
+    "requests",
+    "sqlalchemy",
+    "django",
+    "flask",
+    "typing_extensions",
+    "attr",
+    "attrs",
+}
+
+
+_STRUCTURAL = frozenset(
+    {
+        cst.Call,
+        cst.FunctionDef,
+        cst.Lambda,
+        cst.If,
+        cst.Try,
+        cst.TryStar,
+        cst.For,
+        cst.While,
+        cst.ListComp,
+        cst.SetComp,
+        cst.GeneratorExp,
+        cst.DictComp,
+    }
+)
+
+
+def _maybe_client_class(q: str) -> bool:
+    """Whether calling ``q`` may construct a project subclass of TelegramClient (decided later)."""
     last = q.rsplit(".", 1)[-1]
-    return bool(last) and last[0].isupper() and not q.startswith("builtins.")
+    return bool(last) and last[0].isupper() and q.split(".", 1)[0] not in _EXTERNAL_ROOTS
 
 
 class _Scan:
@@ -248,6 +289,8 @@ class _Scan:
         self.facts = SessionFacts(module.module_name, module.path)
         self.findings: list[Finding] = []
         self.handler_names: dict[str, str] = {}  # function qualname -> description
+        #: Sites with their node and context: handlers registered later in the module count too.
+        self.local: list[tuple[Site, cst.Call, _Context]] = []
         self.branch_count = 0
 
     def where(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
@@ -265,8 +308,9 @@ class _Scan:
             )
             if bases:
                 self.facts.bases[q.lstrip(".")] = bases
-        self.find_registered_handlers()
-        self.walk(self.module.tree, _Context())
+        self.walk(self.module.tree)
+        for site, node, ctx in self.local:
+            self.decide_locally(site, node, ctx)
         self.facts.handlers = sorted(self.handler_names)
         self.facts.constants = {
             k: v
@@ -284,45 +328,29 @@ class _Scan:
 
     # handlers
 
-    def find_registered_handlers(self) -> None:
+    def register(self, node: cst.Call, q: str | None) -> None:
         """Functions handed to the framework by reference: ``Route("/x", f)``, ``Depends(f)``..."""
-        for node in _walk(self.module.tree):
-            if not isinstance(node, cst.Call):
-                continue
-            q = self.names.qualified_name(node.func)
-            target: cst.BaseExpression | None = None
-            what = "request handler"
-            if q in _ROUTE_CLASSES or (
-                isinstance(node.func, cst.Attribute)
-                and node.func.attr.value
-                in ("add_api_route", "add_route", "add_url_rule", "add_websocket_route")
-            ):
-                positional = [a.value for a in node.args if a.keyword is None]
-                kw = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
-                target = kw.get("endpoint") or kw.get("view_func") or kw.get("route")
-                if target is None and len(positional) > 1:
-                    target = (
-                        positional[1 if node.func.attr.value != "add_url_rule" else 2]
-                        if (
-                            isinstance(node.func, cst.Attribute)
-                            and node.func.attr.value == "add_url_rule"
-                            and len(positional) > 2
-                        )
-                        else positional[1]
-                    )
-            elif q in _DEPENDS and node.args:
-                target = node.args[0].value
-                what = "request dependency"
-            elif (
-                isinstance(node.func, cst.Attribute) and node.func.attr.value == "add_event_handler"
-            ):
-                if node.args and self.is_event_arg(node.args[1:] if len(node.args) > 1 else ()):
-                    target = node.args[0].value
-                    what = "event handler"
-            if target is not None:
-                tq = self.names.qualified_name(target)
-                if tq:
-                    self.handler_names[tq] = f"{what} `{tq.rsplit('.', 1)[-1]}`"
+        attr = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
+        positional = [a.value for a in node.args if a.keyword is None and not a.star]
+        keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
+        target: cst.BaseExpression | None = None
+        what = "request handler"
+        if q in _ROUTE_CLASSES or attr in ("add_api_route", "add_route", "add_websocket_route"):
+            target = keywords.get("endpoint") or keywords.get("route")
+            if target is None and len(positional) > 1:
+                target = positional[1]
+        elif attr == "add_url_rule":  # Flask: add_url_rule(rule, endpoint=None, view_func=None)
+            target = keywords.get("view_func") or (positional[2] if len(positional) > 2 else None)
+        elif q in _DEPENDS and positional:
+            target = positional[0]
+            what = "request dependency"
+        elif attr == "add_event_handler" and positional and self.is_event_arg(node.args[1:]):
+            target = positional[0]
+            what = "event handler"
+        if target is not None:
+            tq = self.names.qualified_name(target)
+            if tq:
+                self.handler_names[tq] = f"{what} `{tq.rsplit('.', 1)[-1]}`"
 
     def is_event_arg(self, args: Sequence[cst.Arg]) -> bool:
         for arg in args:
@@ -368,60 +396,75 @@ class _Scan:
 
     # the walk
 
-    def walk(self, node: cst.CSTNode, ctx: _Context) -> None:
-        if isinstance(node, cst.FunctionDef):
-            for dec in node.decorators:
-                self.walk(dec, ctx)
-            scope = self.names.inner_scope(node)
-            qualname = scope.qualname if scope is not None else None
-            handler = self.decorator_kind(node) or (self.handler_names.get(qualname or ""))
-            self.walk(node.body, _Context(node, qualname, handler, branches=ctx.branches))
-            return
-        if isinstance(node, cst.Lambda):
-            self.walk(node.body, replace(ctx, function=node, qualname=None))
-            return
-        if isinstance(node, cst.If) and ctx.function is None and node in self.names.main_blocks:
-            self.walk(node.test, ctx)
-            self.walk(node.body, _Context(main=True, loops=ctx.loops, branches=ctx.branches))
-            if node.orelse is not None:
-                self.walk(node.orelse, ctx)
-            return
-        if isinstance(node, (cst.If, cst.Try, cst.TryStar)):
-            # Branches of one if/else (or try/except) never both run: their sites cannot share.
-            self.branch_count += 1
-            branch = self.branch_count
-            if isinstance(node, cst.If):
-                self.walk(node.test, ctx)
+    def walk(self, root: cst.CSTNode) -> None:
+        """Visit every node once, with the context it runs in (iterative: modules can be deep)."""
+        stack: list[tuple[cst.CSTNode, _Context]] = [(root, _Context())]
+        push = stack.append
+        while stack:
+            node, ctx = stack.pop()
+            t = type(node)
+            if t not in _STRUCTURAL:
+                for child in iter_child_nodes(node):
+                    push((child, ctx))
+                continue
+            if t is cst.Call:
+                assert isinstance(node, cst.Call)
+                self.call(node, ctx)
+                for child in iter_child_nodes(node):
+                    push((child, ctx))
+            elif t is cst.FunctionDef:
+                assert isinstance(node, cst.FunctionDef)
+                for dec in node.decorators:
+                    push((dec, ctx))
+                push((node.params, ctx))  # defaults run once, outside: `Depends(f)` lives here
+                scope = self.names.inner_scope(node)
+                qualname = scope.qualname if scope is not None else None
+                inner = _Context(node, qualname, self.decorator_kind(node), branches=ctx.branches)
+                push((node.body, inner))
+            elif t is cst.Lambda:
+                assert isinstance(node, cst.Lambda)
+                push((node.params, ctx))
+                push((node.body, replace(ctx, function=node, qualname=None)))
+            elif t is cst.If:
+                assert isinstance(node, cst.If)
+                push((node.test, ctx))
+                if ctx.function is None and node in self.names.main_blocks:
+                    push((node.body, _Context(main=True, loops=ctx.loops, branches=ctx.branches)))
+                    if node.orelse is not None:
+                        push((node.orelse, ctx))
+                    continue
+                # Branches of one if/else (or try/except) never both run: their sites cannot share.
+                self.branch_count += 1
+                n = self.branch_count
                 conditions = (*ctx.conditions, node)
-                self.walk(
-                    node.body,
-                    replace(ctx, conditions=conditions, branches=(*ctx.branches, (branch, 0))),
+                push(
+                    (
+                        node.body,
+                        replace(ctx, conditions=conditions, branches=(*ctx.branches, (n, 0))),
+                    )
                 )
                 if node.orelse is not None:
-                    self.walk(node.orelse, replace(ctx, branches=(*ctx.branches, (branch, 1))))
-                return
-            self.walk(node.body, replace(ctx, branches=(*ctx.branches, (branch, 0))))
-            for n, handler_node in enumerate(node.handlers):
-                self.walk(handler_node, replace(ctx, branches=(*ctx.branches, (branch, n + 1))))
-            for extra in (node.orelse, node.finalbody):
-                if extra is not None:
-                    self.walk(extra, ctx)
-            return
-        if isinstance(node, (cst.For, cst.While)):
-            self.walk(node.iter if isinstance(node, cst.For) else node.test, ctx)
-            self.walk(node.body, replace(ctx, loops=(*ctx.loops, node)))
-            if node.orelse is not None:
-                self.walk(node.orelse, ctx)
-            return
-        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
-            looped = replace(ctx, loops=(*ctx.loops, node))
-            for child in iter_child_nodes(node):
-                self.walk(child, looped)
-            return
-        if isinstance(node, cst.Call):
-            self.call(node, ctx)
-        for child in iter_child_nodes(node):
-            self.walk(child, ctx)
+                    push((node.orelse, replace(ctx, branches=(*ctx.branches, (n, 1)))))
+            elif t is cst.Try or t is cst.TryStar:
+                assert isinstance(node, (cst.Try, cst.TryStar))
+                self.branch_count += 1
+                n = self.branch_count
+                push((node.body, replace(ctx, branches=(*ctx.branches, (n, 0)))))
+                for k, handler_node in enumerate(node.handlers):
+                    push((handler_node, replace(ctx, branches=(*ctx.branches, (n, k + 1)))))
+                for extra in (node.orelse, node.finalbody):
+                    if extra is not None:
+                        push((extra, ctx))
+            elif t is cst.For or t is cst.While:
+                assert isinstance(node, (cst.For, cst.While))
+                push((node.iter if isinstance(node, cst.For) else node.test, ctx))
+                push((node.body, replace(ctx, loops=(*ctx.loops, node))))
+                if node.orelse is not None:
+                    push((node.orelse, ctx))
+            else:  # comprehensions
+                looped = replace(ctx, loops=(*ctx.loops, node))
+                for child in iter_child_nodes(node):
+                    push((child, looped))
 
     def call(self, node: cst.Call, ctx: _Context) -> None:
         q = self.names.qualified_name(node.func)
@@ -431,9 +474,10 @@ class _Scan:
             and isinstance(node.func.value, cst.Name)
         ):
             q = self.method_of_self(node.func)
+        self.register(node, q)
         if q is None:
             return
-        if q in TELETHON_CLIENTS or q in self.factories or _is_class_name(q):
+        if q in TELETHON_CLIENTS or q in self.factories or _maybe_client_class(q):
             self.construction(q, node, ctx)
         if not q.startswith("builtins."):
             many = bool(ctx.loops) or ctx.handler is not None
@@ -481,20 +525,26 @@ class _Scan:
             text=_code(self.module, session),
             branches=ctx.branches,
         )
-        reason = None
-        if fixed and not once:
-            if ctx.loops:
-                reason = "inside a loop (one new client per iteration)"
-            elif ctx.handler is not None:
-                reason = f"in {ctx.handler}, which runs on every request or event"
-        if reason is not None:
-            if q in TELETHON_CLIENTS or q in self.factories:
-                site.reported = True
-                message = _per_call_message(_code(self.module, session), reason)
-                self.findings.append(self.module.finding(node, "TG301", message))
-            else:
-                site.reason = reason  # a project subclass? decided in the project pass
         self.facts.sites.append(site)
+        self.local.append((site, node, ctx))
+
+    def decide_locally(self, site: Site, node: cst.Call, ctx: _Context) -> None:
+        """TG301 for a construction in a loop or a handler of this module."""
+        if not site.fixed or site.once:
+            return
+        handler = ctx.handler or self.handler_names.get(site.function or "")
+        if ctx.loops:
+            reason = "inside a loop (one new client per iteration)"
+        elif handler is not None and site.function is not None:
+            reason = f"in {handler}, which runs on every request or event"
+        else:
+            return
+        if site.callee in TELETHON_CLIENTS or site.callee in self.factories:
+            site.reported = True
+            message = _per_call_message(site.text, reason)
+            self.findings.append(self.module.finding(node, "TG301", message))
+        else:
+            site.reason = reason  # a project subclass? decided in the project pass
 
     # sessions
 
@@ -559,25 +609,30 @@ class _Scan:
         files, _, _ = self.session_keys(expr)
         return files[0] if files else UNKNOWN
 
-    def _local_bindings(self, name: cst.Name) -> list[Binding] | None:
-        found = self.names.lookup(name.value, self.names.scope_of(name))
-        if found is None:
-            return None
-        defining, bindings = found
-        if defining.kind in ("module", "class"):
-            return None
-        return bindings
+    def varies(self, expr: cst.BaseExpression, active: set[int] | None = None) -> bool:
+        """Whether the session depends on parameters, loop variables or other per-call values.
 
-    def varies(self, expr: cst.BaseExpression) -> bool:
-        """Whether the session depends on parameters, loop variables or other per-call values."""
-        for n in _walk(expr):
-            if isinstance(n, cst.Name):
-                bindings = self._local_bindings(n)
-                if bindings is None:
+        A name bound by an assignment varies when its value does; parameters, loop and
+        comprehension targets, ``with``/``except`` targets vary; imports, defs and classes do not.
+        """
+        active = set() if active is None else active
+        for n in _names_in(expr):
+            found = self.names.lookup(n.value, self.names.scope_of(n))
+            if found is None:
+                continue  # a builtin or an unknown global
+            for b in found[1]:
+                if b.kind in ("import", "def", "class"):
                     continue
-                for b in bindings:
-                    if b.kind != "assign" or b.value is None or self.varies(b.value):
+                if b.kind not in ("assign", "annassign") or b.value is None:
+                    return True
+                if id(b) in active:
+                    return True  # `x = x + 1`: changes every time round
+                active.add(id(b))
+                try:
+                    if self.varies(b.value, active):
                         return True
+                finally:
+                    active.discard(id(b))
         return False
 
     def is_fixed(self, expr: cst.BaseExpression) -> bool:
@@ -652,6 +707,21 @@ def _session_arg(node: cst.Call) -> cst.BaseExpression | None:
     return None
 
 
+def _names_in(expr: cst.CSTNode) -> Iterator[cst.Name]:
+    """Names read by ``expr`` (not attribute names or keyword-argument names)."""
+    stack = [expr]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Name):
+            yield n
+        elif isinstance(n, cst.Attribute):
+            stack.append(n.value)
+        elif isinstance(n, cst.Arg):
+            stack.append(n.value)
+        else:
+            stack.extend(iter_child_nodes(n))
+
+
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     stack = [node]
     while stack:
@@ -673,6 +743,17 @@ def _per_call_message(session: str, reason: str) -> str:
     )
 
 
+def _is_test_file(path: str) -> bool:
+    parts = path.split("/")
+    name = parts[-1]
+    return (
+        any(p in ("tests", "test") for p in parts[:-1])
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+    )
+
+
 def _normalise(value: str) -> str:
     # Telethon appends ".session" unless present (telethon/sessions/sqlite.py:44).
     path = posixpath.normpath(value)
@@ -684,7 +765,8 @@ def _normalise(value: str) -> str:
 
 class SessionsFamily(Family):
     rules = (SharedSession, ClientPerCall)
-    keywords = (b"TelegramClient", b"telethon", b"session", b"SESSION", b"Session")
+    # SESSION: a configuration module holding the session constant other modules import.
+    keywords = (b"TelegramClient", b"telethon", b"SESSION")
 
     def check_module(self, module: PythonModule) -> FileResult:
         return _Scan(module).run()
@@ -805,8 +887,10 @@ def _per_call(
 ) -> Iterator[Finding]:
     functions_calls: dict[str, list[CallEdge]] = {}
     handlers: set[str] = set()
-    for f in modules.values():
+    for path, f in modules.items():
         handlers.update(f.handlers)
+        if _is_test_file(path):
+            continue  # tests call a factory to test it; they do not run inside the service
         for edge in f.calls:
             callee = edge.callee
             functions_calls.setdefault(callee, []).append(edge)

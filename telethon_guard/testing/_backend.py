@@ -697,7 +697,7 @@ class FakeTelegram:
         for item in request.id:
             msg_id = getattr(item, "id", item)
             message = self._messages.get(msg_id) if isinstance(msg_id, int) else None
-            found.append(message if message is not None else types.MessageEmpty(id=msg_id or 0))
+            found.append(message if message is not None else types.MessageEmpty(id=msg_id or 0, peer_id=None))
         peers = [m.peer_id.user_id for m in found if isinstance(m, types.Message)]
         return _make(
             types.messages.Messages,

@@ -47,7 +47,9 @@ def codes(files: Mapping[str, str] | str, config: Config | None = None) -> list[
     return [(f.code, f.line) for f in lint(files, config)]
 
 
-def where(files: Mapping[str, str] | str, config: Config | None = None) -> list[tuple[str, str, int]]:
+def where(
+    files: Mapping[str, str] | str, config: Config | None = None
+) -> list[tuple[str, str, int]]:
     """(path, code, line) of every finding."""
     return [(f.path, f.code, f.line) for f in lint(files, config)]
 

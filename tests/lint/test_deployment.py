@@ -593,3 +593,133 @@ COMMANDS = [
 def test_command_forms(command: str, code: str | None) -> None:
     files = {"Procfile": f"web: {command}\n"}
     assert [f.code for f in lint(files)] == ([code] if code else [])
+
+
+def test_wrapper_parameters_use_their_default() -> None:
+    src = (
+        "import uvicorn\n"
+        "def serve(app, reload=False, workers=None):\n"
+        "    uvicorn.run(app, reload=reload, workers=workers)\n"
+        "def dev(app, reload=True):\n"
+        "    uvicorn.run(app, reload=reload)\n"
+        "def cli(app, workers):\n"
+        "    uvicorn.run(app, workers=workers)\n"
+    )
+    findings = lint({"main.py": src})
+    assert [(f.code, f.line) for f in findings] == [("TG200", 5), ("TG201", 7)]
+    assert "cannot be verified" in findings[1].message
+
+
+def test_gunicorn_custom_application() -> None:
+    src = (
+        "import multiprocessing\n"  # 1
+        "from gunicorn.app.base import BaseApplication\n"  # 2
+        "class StandaloneApplication(BaseApplication):\n"  # 3
+        "    def __init__(self, app, options=None):\n"  # 4
+        "        self.options = options or {}\n"  # 5
+        "        self.application = app\n"  # 6
+        "        super().__init__()\n"  # 7
+        "class Prod(StandaloneApplication):\n"  # 8
+        "    pass\n"  # 9
+        "options = {'bind': '0.0.0.0:80', 'workers': multiprocessing.cpu_count() * 2 + 1}\n"  # 10
+        "StandaloneApplication(object(), options).run()\n"  # 11
+        "Prod(object(), {'workers': 1, 'reload': True}).run()\n"  # 12
+        "class Other:\n    def __init__(self, app, options):\n        pass\n"  # 13-15
+        "Other(object(), {'workers': 4})\n"  # 16
+    )
+    assert [(f.code, f.line) for f in lint({"serve.py": src})] == [("TG201", 10), ("TG200", 12)]
+
+
+def test_variables_from_the_same_file() -> None:
+    files = {
+        "docker-compose.yml": (
+            "services:\n"
+            "  web:\n"
+            '    command: ["sh", "-c", "uvicorn app:app --workers $$W"]\n'
+            "    environment:\n"
+            "      W: 3\n"
+            "  ok:\n"
+            "    command: sh -c 'uvicorn app:app --workers $$W'\n"
+            "    environment:\n"
+            "      - W=1\n"
+        ),
+        "relay.service": "[Service]\nEnvironment=W=4\nExecStart=/usr/bin/uvicorn app:app --workers ${W}\n",
+        "Dockerfile": (
+            "FROM x\nARG WORKERS=2\nENV WEB_CONCURRENCY=$WORKERS\n"
+            'CMD ["sh", "-c", "gunicorn -w $WEB_CONCURRENCY app:app"]\n'
+        ),
+    }
+    findings = lint(files)
+    assert [(f.path, f.code, f.line) for f in findings] == [
+        ("Dockerfile", "TG201", 3),
+        ("Dockerfile", "TG201", 4),
+        ("docker-compose.yml", "TG201", 3),
+        ("relay.service", "TG201", 3),
+    ]
+    assert all("cannot be verified" not in f.message for f in findings)
+
+
+ODD_PYTHON = [
+    "import uvicorn\nuvicorn.run(*a, **kw)\nuvicorn.Config()\n",
+    "import subprocess, os\nsubprocess.run()\nsubprocess.Popen(args=None)\nos.execl()\nos.execv('x')\n",
+    "import subprocess\nsubprocess.run([*x, 'uvicorn', '--reload'][::-1])\nsubprocess.run([f'{a}', b'uvicorn'])\n",
+    "import os\nos.environ[k] = v\nos.environ.update()\nos.environ.setdefault()\nos.putenv('WEB_CONCURRENCY')\n",
+    "from hypercorn.config import Config\nc = Config()\nc.workers: int = 2\n(c).workers = 3\n",
+    "workers = workers\nreload = not reload\nworkers: int\n",
+    "import asyncio\nasyncio.create_subprocess_exec()\nasyncio.create_subprocess_shell(cmd)\n",
+    "import uvicorn\nuvicorn.run('a', workers=1 // 0, reload=[])\n",
+]
+
+
+@pytest.mark.parametrize("source", ODD_PYTHON)
+def test_odd_python_never_raises(source: str) -> None:
+    lint({"gunicorn.conf.py": source})
+    drive({"m.py": source})
+
+
+@pytest.mark.parametrize(
+    ("command", "codes"),
+    [
+        ("watchmedo auto-restart -d . -p '*.py' -- uvicorn app:app", ["TG200"]),
+        ("watchmedo auto-restart -R -- gunicorn -w 2 app:app", ["TG200", "TG201"]),
+        ("watchfiles 'uvicorn app:app' src", ["TG200"]),
+        ("watchfiles 'python worker.py' src", []),
+        ("watchmedo shell-command -c 'echo hi' .", []),
+        ("nice -n 10 uvicorn app:app --reload", ["TG200"]),
+        ("chpst -u app gunicorn -w 3 app:app", ["TG201"]),
+    ],
+)
+def test_reloading_and_option_taking_wrappers(command: str, codes: list[str]) -> None:
+    assert [f.code for f in lint({"Procfile": f"web: {command}\n"})] == codes
+
+
+def test_env_files() -> None:
+    files = {
+        ".env": "API_ID=1\nexport WEB_CONCURRENCY=4\nUVICORN_RELOAD='true'\n# UVICORN_WORKERS=3\n",
+        "deploy/prod.env": "UVICORN_WORKERS=1 # pinned\n",
+        ".env.production": 'WEB_CONCURRENCY="2"\n',
+        ".env.example": "WEB_CONCURRENCY=4\n",
+    }
+    findings = lint(files)
+    assert [(f.path, f.code, f.line, token(files, f)) for f in findings] == [
+        (".env", "TG201", 2, "WEB_CONCURRENCY=4"),
+        (".env", "TG200", 3, "UVICORN_RELOAD='true'"),
+        (".env.production", "TG201", 1, 'WEB_CONCURRENCY="2"'),
+    ]
+
+
+def test_string_reload_values_follow_each_server() -> None:
+    src = (
+        "import os, uvicorn\n"
+        "uvicorn.run('a:app', reload=os.getenv('RELOAD', 'false'))\n"  # a non-empty str is true
+        "uvicorn.run('a:app', reload=os.getenv('RELOAD', 'false') == 'true')\n"
+        "uvicorn.run('a:app', reload=bool(os.getenv('RELOAD', '')))\n"
+    )
+    assert [(f.code, f.line) for f in lint({"m.py": src})] == [("TG200", 2)]
+    conf = "reload = 'false'\nworkers = '1'\n"  # gunicorn parses these strings
+    assert lint({"gunicorn.conf.py": conf}) == []
+    conf = "reload = 'true'\nworkers = '3'\n"
+    assert [(f.code, f.line) for f in lint({"gunicorn.conf.py": conf})] == [
+        ("TG200", 1),
+        ("TG201", 2),
+    ]

@@ -531,7 +531,9 @@ async def b():
 
 
 @pytest.mark.parametrize(("source", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_cases(source: str, expected: list[tuple[str, int]], request: pytest.FixtureRequest) -> None:
+def test_cases(
+    source: str, expected: list[tuple[str, int]], request: pytest.FixtureRequest
+) -> None:
     config = Config()
     if request.node.callspec.id == "exempt-methods":
         config = Config(exempt_methods=("get_me",))
@@ -566,3 +568,11 @@ def test_messages_say_what_where_and_how() -> None:
         "wrap it in `async with telethon_lock:`"
     )
     assert (f.line, f.column, f.end_line, f.end_column) == (5, 11, 5, 41)
+
+
+@pytest.mark.parametrize("depth", [400])
+def test_deeply_nested_expressions(depth: int) -> None:
+    source = src(
+        "async def f():\n    x = " + "g(" * depth + ")" * depth + "\n    await client.get_me()\n"
+    )
+    assert codes(source) == [("TG100", 6)]

@@ -59,9 +59,7 @@ def test_configured_client_factory() -> None:
 
 def test_subclass_in_another_module() -> None:
     files = {
-        "app/client.py": (
-            "import telethon\nclass Relay(telethon.TelegramClient):\n    pass\n"
-        ),
+        "app/client.py": ("import telethon\nclass Relay(telethon.TelegramClient):\n    pass\n"),
         "app/svc.py": (
             "from app.client import Relay\n"
             "class Service:\n"
@@ -163,7 +161,10 @@ def test_function_used_as_callback_is_an_entry_point() -> None:
 
 
 def test_never_called_functions_are_entry_points() -> None:
-    files = {"app/tg.py": TG, "app/handlers.py": "from app.tg import client\nasync def h():\n    await client.get_me()\n"}
+    files = {
+        "app/tg.py": TG,
+        "app/handlers.py": "from app.tg import client\nasync def h():\n    await client.get_me()\n",
+    }
     assert where(files) == [("app/handlers.py", "TG100", 3)]
 
 
@@ -260,3 +261,105 @@ def test_dotted_lock_names() -> None:
     }
     assert [c for _, c, _ in where(files)] == ["TG100"]
     assert where(files, Config(lock_names=("app.locks.LOCK",))) == []
+
+
+def test_through_the_engine_on_a_tree(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The real engine (worker processes, prefilter by keywords, fix loop) over two modules."""
+    from lint_rules import Config as EngineConfig
+    from lint_rules import lint_paths
+    from lint_rules.rules.locking import LockingFamily
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "tg.py").write_text(TG + "async def send(t):\n    await client.get_me()\n")
+    # No "telethon" in this file: it matters only because it imports a module that does.
+    (tmp_path / "app" / "api.py").write_text(
+        "from app.tg import send\nasync def route():\n    await send('x')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    config = EngineConfig(root=str(tmp_path))
+    found = lint_paths(["."], config, jobs=2, families=[LockingFamily()])
+    assert [(f.path, f.code, f.line) for f in found] == [("app/api.py", "TG100", 3)]
+    assert found == lint_paths(["."], config, jobs=1, families=[LockingFamily()])
+
+
+def test_attribute_locks_are_not_counted_as_distinct_locks() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/a.py": (
+            "from telethon_guard import telethon_lock\n"
+            "from app.tg import client\n"
+            "class S:\n"
+            "    def __init__(self, lock=telethon_lock):\n"
+            "        self.telethon_lock = lock\n"
+            "    async def a(self):\n"
+            "        async with self.telethon_lock:\n"
+            "            await client.get_me()\n"
+            "async def b():\n"
+            "    async with telethon_lock:\n"
+            "        await client.get_me()\n"
+        ),
+    }
+    assert where(files) == []
+
+
+def test_app_state_client_and_class_attribute() -> None:
+    files = {
+        "svc/main.py": (
+            "from contextlib import asynccontextmanager\n"
+            "from fastapi import FastAPI, Request\n"
+            "from telethon import TelegramClient\n"
+            "@asynccontextmanager\n"
+            "async def lifespan(app):\n"
+            "    app.state.tg = TelegramClient('s', 1, 'x')\n"
+            "    await app.state.tg.connect()\n"
+            "    yield\n"
+            "app = FastAPI(lifespan=lifespan)\n"
+            "class Holder:\n"
+            "    client = TelegramClient('t', 1, 'x')\n"
+        ),
+        "svc/routes.py": (
+            "from fastapi import Request\n"
+            "from svc.main import Holder\n"
+            "async def send(request: Request):\n"
+            "    await request.app.state.tg.send_message('me', 'x')\n"
+            "    await request.app.state.other.send_message('me', 'x')\n"
+            "    await Holder.client.get_me()\n"
+        ),
+    }
+    assert where(files) == [("svc/routes.py", "TG100", 4), ("svc/routes.py", "TG100", 6)]
+
+
+def test_conversation_waits_in_wait_for_are_not_requests() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/bots.py": (
+            "import asyncio\n"
+            "from telethon_guard import telethon_lock\n"
+            "from app.tg import client\n"
+            "async def newbot():\n"
+            "    async with telethon_lock:\n"
+            "        async with client.conversation('BotFather') as conv:\n"
+            "            await conv.send_message('/newbot')\n"
+            "            return await asyncio.wait_for(conv.get_response(), 10)\n"
+        ),
+    }
+    assert where(files) == []
+
+
+def test_task_started_inside_a_helper_is_reported_in_place() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/h.py": (
+            "import asyncio\n"
+            "from telethon_guard import telethon_lock\n"
+            "from app.tg import client\n"
+            "async def fire():\n"
+            "    asyncio.create_task(client.get_me())\n"
+            "async def route():\n"
+            "    async with telethon_lock:\n"
+            "        await fire()\n"
+        ),
+    }
+    # The caller's lock does not reach the new task.
+    assert where(files) == [("app/h.py", "TG100", 5)]

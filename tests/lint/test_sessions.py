@@ -372,3 +372,66 @@ def test_exclusive_branches_do_not_share() -> None:
         ("script.py", 2),
     ]
     assert findings[0].message.count("is also opened at script.py:2:") == 1
+
+
+def test_self_referencing_locals_terminate() -> None:
+    src = (
+        HEAD + "def f():\n"
+        "    name = 'a'\n"
+        "    while True:\n"
+        "        name = name + '1'\n"
+        "        TelegramClient(name, 1, 'x')\n"
+    )
+    assert found({"m.py": src}) == []
+
+
+ODD_PYTHON = [
+    HEAD
+    + "TelegramClient()\nTelegramClient(*a)\nTelegramClient(**kw)\nTelegramClient(session=None)\n",
+    HEAD
+    + "import os\nTelegramClient(os.environ[k])\nTelegramClient(os.getenv())\nTelegramClient(os.path.join())\n",
+    HEAD
+    + "from telethon.sessions import StringSession\nTelegramClient(StringSession(*a))\nTelegramClient(1 / 0)\n",
+    HEAD
+    + "x = lambda: TelegramClient('a')\n[TelegramClient(s) for s in 'ab' if TelegramClient('b')]\n",
+    HEAD
+    + "class A(TelegramClient, metaclass=M):\n    def m(self):\n        self.m()\n        self.x.y()\n",
+    HEAD + "try:\n    pass\nexcept* ValueError:\n    TelegramClient('a')\n",
+    "from fastapi import Depends\n@app.get(1)\ndef f(x=Depends()):\n    pass\napp.add_api_route()\napp.add_url_rule('/x')\n",
+    "def f():\n    global g\n    if g is None:\n        g = 1\n",
+]
+
+
+@pytest.mark.parametrize("source", ODD_PYTHON)
+def test_odd_python_never_raises(source: str) -> None:
+    lint({"m.py": source, "n.py": source})
+
+
+def test_calls_from_tests_do_not_count() -> None:
+    files = {
+        "app/__init__.py": "",
+        "app/tg.py": HEAD + "def make():\n    return TelegramClient('relay', 1, 'x')\n",
+        "app/main.py": "from app.tg import make\n\nasync def lifespan(app):\n    make()\n    yield\n",
+        "tests/test_tg.py": "from app.tg import make\n\ndef test_make():\n    make()\n",
+        "app/conftest.py": "from app.tg import make\n\ndef fixture():\n    make()\n",
+    }
+    assert found(files) == []
+    files["app/other.py"] = "from app.tg import make\n\ndef job():\n    make()\n"
+    assert found(files) == [("app/tg.py", "TG301", 3)]
+
+
+def test_module_level_loops_over_accounts() -> None:
+    src = (
+        HEAD + "ACCOUNTS = ['a', 'b']\n"  # 2
+        "SESSION = 'relay'\n"  # 3
+        "clients = []\n"  # 4
+        "for name in ACCOUNTS:\n"  # 5
+        "    clients.append(TelegramClient(name, 1, 'x'))\n"  # 6
+        "    label = f'{name}-{SESSION}'\n"  # 7
+        "    clients.append(TelegramClient(label, 1, 'x'))\n"  # 8
+        "    clients.append(TelegramClient(f'{SESSION}/{SESSION}', 1, 'x'))\n"  # 9
+        "def handler(session):\n"  # 10
+        "    for _ in range(2):\n"  # 11
+        "        TelegramClient(session.name, 1, 'x')\n"  # 12
+    )
+    assert [(f.code, f.line) for f in lint({"m.py": src})] == [("TG301", 9)]

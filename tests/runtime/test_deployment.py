@@ -138,6 +138,18 @@ def _programmatic() -> Proc:
     return Proc([PY, "deploy_run.py", str(port), "2"], port=port)
 
 
+def _script_reload() -> Proc:
+    port = _free_port()
+    env = {"DEPLOY_CHECK_AT": "none", "TELETHON_GUARD_MODE": "strict"}
+    return Proc([PY, "deploy_script.py", str(port)], env, port=port)
+
+
+def _server_by_hand() -> Proc:
+    port = _free_port()
+    env = {"DEPLOY_CHECK_AT": "lifespan", "WEB_CONCURRENCY": "4"}
+    return Proc([PY, "server_by_hand.py", str(port)], env, port=port)
+
+
 def _hypercorn() -> Proc:
     port = _free_port()
     argv = [PY, "-m", "hypercorn", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
@@ -158,6 +170,8 @@ def procs() -> Iterator[dict[str, Proc]]:
             env={"WEB_CONCURRENCY": "2", "DEPLOY_CHECK_AT": "thread"}
         ),
         "programmatic": _programmatic,
+        "script_reload": _script_reload,
+        "by_hand": _server_by_hand,
         "gunicorn2": lambda: _gunicorn("-w", "2"),
         "gunicorn_env": lambda: _gunicorn(
             env={"GUNICORN_CMD_ARGS": "--workers 2", "DEPLOY_CHECK_AT": "lifespan"}
@@ -226,6 +240,14 @@ def test_programmatic_uvicorn_run_with_workers_is_refused(procs: dict[str, Proc]
     _assert_refused(procs["programmatic"], "workers=2 given to uvicorn.run()")
 
 
+def test_enforce_in_a_script_running_uvicorn_with_reload_is_refused(
+    procs: dict[str, Proc],
+) -> None:
+    # The guard runs while multiprocessing re-imports the script in the child, before the child
+    # knows it is a reload child; the check is completed when the child bootstraps.
+    _assert_refused(procs["script_reload"], "reload=True given to uvicorn.run()")
+
+
 def test_gunicorn_with_two_uvicorn_workers_is_refused(procs: dict[str, Proc]) -> None:
     proc = _proc(procs, "gunicorn2")
     _assert_refused(proc, "one of 2 gunicorn worker processes, set by the -w/--workers 2 flag")
@@ -264,6 +286,13 @@ def test_single_gunicorn_worker_serves_despite_web_concurrency(procs: dict[str, 
     assert proc.wait_for(r"Application startup complete"), proc.output
     response = httpx.get(f"http://127.0.0.1:{proc.port}/", timeout=10)
     assert response.status_code == 200
+    assert "UnsafeDeploymentError" not in proc.output
+
+
+def test_uvicorn_server_run_by_hand_in_a_spawned_helper_serves(procs: dict[str, Proc]) -> None:
+    proc = procs["by_hand"]
+    assert proc.wait_for(r"Application startup complete"), proc.output
+    assert httpx.get(f"http://127.0.0.1:{proc.port}/", timeout=10).status_code == 200
     assert "UnsafeDeploymentError" not in proc.output
 
 

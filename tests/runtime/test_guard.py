@@ -218,6 +218,7 @@ async def test_strict_raises_on_an_overlap_with_a_lifecycle_call(
 
     holder = asyncio.create_task(hold(), name="holder")
     await in_flight.entered.wait()
+    fake.latency = 0  # the held answer stays due in 60 s; the second connection answers at once
     second = fake.client(tmp_path / "second.session")
     try:
         with pytest.raises(TelethonOverlapError) as info:
@@ -263,16 +264,34 @@ async def test_detect_allows_unguarded_actions_but_raises_on_overlap_naming_both
     after = stats()
     assert after.overlaps == before.overlaps + 1
     assert after.unguarded == before.unguarded
-    # Once A is gone, B's action runs alone.
-    fake.latency = 0
-    assert await client.get_messages("alice", limit=1)
+
+
+async def test_detect_an_overlap_across_two_clients_and_none_once_the_first_is_done(
+    guard: Callable[..., None], fake: FakeTelegram, client: TelegramClient, tmp_path: Path
+) -> None:
+    other = fake.client(tmp_path / "other.session")
+    await other.connect()
+    guard("detect")
+    try:
+        in_flight = InFlight(fake)
+        fake.latency = 60  # the fake answers each connection in order: only `client` is held up
+        a = asyncio.create_task(client(functions.help.GetNearestDcRequest()), name="task-A")
+        await in_flight.entered.wait()
+        fake.latency = 0
+        try:
+            with pytest.raises(TelethonOverlapError, match="'task-A'"):
+                await other.get_messages("alice", limit=1)
+        finally:
+            await cancel(a)
+        assert await other.get_messages("alice", limit=1) is not None
+    finally:
+        await other.disconnect()
 
 
 # --- serialize -----------------------------------------------------------------------------------------
 
 
 async def _two_concurrent_sends(fake: FakeTelegram, client: TelegramClient) -> None:
-    await client.get_input_entity("alice")  # cached: each send below is one request
     fake.latency = 0.01
     fake.reset_stats()
     await asyncio.gather(client.send_message("alice", "one"), client.send_message("alice", "two"))
@@ -281,6 +300,7 @@ async def _two_concurrent_sends(fake: FakeTelegram, client: TelegramClient) -> N
 async def test_without_the_guard_two_unguarded_sends_overlap(
     backend: FakeTelegram, client: TelegramClient
 ) -> None:
+    await client.get_input_entity("alice")  # cached: each send is then one request
     await _two_concurrent_sends(backend, client)
     assert backend.max_in_flight == 2
 
@@ -288,6 +308,7 @@ async def test_without_the_guard_two_unguarded_sends_overlap(
 async def test_serialize_runs_two_unguarded_sends_one_at_a_time(
     guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
 ) -> None:
+    await client.get_input_entity("alice")  # cached: each send is then one request
     guard("serialize")
     before = stats()
     await _two_concurrent_sends(backend, client)
@@ -334,26 +355,33 @@ async def test_warn_logs_once_per_call_site_and_never_raises(
     assert all(r.levelno == logging.WARNING for r in records)
     assert "Unguarded Telethon action" in records[0].getMessage()
     assert backend.sent_messages("alice") == ["loop 0", "loop 1", "loop 2"]
-    assert stats().unguarded - before.unguarded == 4  # every event counts, the log is once per site
+    # every event counts (resolve + 3 sends + 1 read), the log is once per site
+    assert stats().unguarded - before.unguarded == 5
 
 
 async def test_warn_logs_an_overlap(
     guard: Callable[..., None],
     fake: FakeTelegram,
     client: TelegramClient,
+    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    other = fake.client(tmp_path / "other.session")
+    await other.connect()
     guard("warn")
-    in_flight = InFlight(fake)
-    fake.latency = 60
-    a = asyncio.create_task(client(functions.help.GetNearestDcRequest()), name="task-A")
-    await in_flight.entered.wait()
-    fake.latency = 0
     try:
-        with caplog.at_level(logging.WARNING, logger="telethon_guard"):
-            assert await client.get_messages("alice", limit=1) is not None
+        in_flight = InFlight(fake)
+        fake.latency = 60
+        a = asyncio.create_task(client(functions.help.GetNearestDcRequest()), name="task-A")
+        await in_flight.entered.wait()
+        fake.latency = 0
+        try:
+            with caplog.at_level(logging.WARNING, logger="telethon_guard"):
+                assert await other.get_messages("alice", limit=1) is not None
+        finally:
+            await cancel(a)
     finally:
-        await cancel(a)
+        await other.disconnect()
     overlaps = [r for r in caplog.records if "Overlapping Telethon actions" in r.getMessage()]
     assert len(overlaps) == 1 and "'task-A'" in overlaps[0].getMessage()
 

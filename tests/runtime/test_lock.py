@@ -481,7 +481,7 @@ def test_sync_with_is_refused_with_a_clear_message() -> None:
     message = str(info.value)
     assert "async with telethon_lock" in message and HERE in message
     with pytest.raises(TelethonGuardError, match="async with telethon_lock"):
-        with telethon_lock(wait_timeout=1):
+        with telethon_lock(wait_timeout=1):  # type: ignore[attr-defined]
             pass
     assert not telethon_lock.locked()
 
@@ -818,6 +818,32 @@ async def test_hold_warning_once_per_hold_while_still_held(warnings_handler: _Co
     async with telethon_lock:
         pass
     assert len(warnings_handler.records) == 1
+
+
+def _watchdog_alive() -> bool:
+    return any(t.name == "telethon_guard-hold-watchdog" for t in threading.enumerate())
+
+
+async def test_hold_watchdog_starts_lazily_and_stops_when_idle(warnings_handler: _Collect) -> None:
+    loop = asyncio.get_running_loop()
+    telethon_lock._configure(hold_warning_s=None)
+    await loop.run_in_executor(None, _wait_for, lambda: not _watchdog_alive())
+    telethon_lock._configure(hold_warning_s=0.02)
+    assert not _watchdog_alive()  # configuring alone starts no thread
+    async with telethon_lock:
+        assert _watchdog_alive()  # the first acquisition does
+    await loop.run_in_executor(None, _wait_for, lambda: not _watchdog_alive())  # idle: it exits
+    async with telethon_lock:
+        assert _watchdog_alive()  # and the next acquisition starts it again
+    assert warnings_handler.records == []
+
+
+def _wait_for(predicate: Callable[[], bool]) -> None:
+    """Block a worker thread until ``predicate()`` holds (bounded: a watchdog idles out in ~2 rounds)."""
+    deadline = time.monotonic() + 10
+    while not predicate():
+        assert time.monotonic() < deadline, "state never reached"
+        time.sleep(0.005)
 
 
 async def test_hold_warning_disabled_by_none(warnings_handler: _Collect) -> None:

@@ -116,7 +116,9 @@ async def test_send_message_then_get_messages_round_trip(
     assert by_id[0].text == "message 1" and by_id[1] is None
 
 
-async def test_iter_messages_pages_offsets_and_reverse(fake: FakeTelegram, tg: TelegramClient) -> None:
+async def test_iter_messages_pages_offsets_and_reverse(
+    fake: FakeTelegram, tg: TelegramClient
+) -> None:
     for i in range(1, 251):
         fake.push_message("alice", str(i))  # message ids 1..250 (alice's chat is the only one)
     newest_first = [m.text async for m in tg.iter_messages("alice")]  # three GetHistory pages
@@ -205,7 +207,9 @@ async def test_handler_reply_is_a_user_request(fake: FakeTelegram, tg: TelegramC
     assert reply_to.reply_to_msg_id == fake.history("alice")[0].id
 
 
-async def test_two_concurrent_sends_are_both_in_flight(fake: FakeTelegram, tg: TelegramClient) -> None:
+async def test_two_concurrent_sends_are_both_in_flight(
+    fake: FakeTelegram, tg: TelegramClient
+) -> None:
     fake.latency = 0.05
     await tg.get_input_entity("alice")  # resolve once, so the sends below are one request each
     fake.reset_stats()
@@ -230,7 +234,9 @@ async def test_two_concurrent_sends_are_both_in_flight(fake: FakeTelegram, tg: T
     assert fake.max_in_flight == 1
 
 
-async def test_replies_arrive_after_the_latency_in_order(fake: FakeTelegram, tg: TelegramClient) -> None:
+async def test_replies_arrive_after_the_latency_in_order(
+    fake: FakeTelegram, tg: TelegramClient
+) -> None:
     fake.latency = 0.02
     fake.on_message("alice", lambda text: [f"{text}!", f"{text}!!"])
     got: list[str] = []
@@ -250,7 +256,9 @@ async def test_replies_arrive_after_the_latency_in_order(fake: FakeTelegram, tg:
     assert [m.text for m in fake.history("alice")][-1] == "quiet"
 
 
-async def test_fail_next_raises_through_send_message(fake: FakeTelegram, tg: TelegramClient) -> None:
+async def test_fail_next_raises_through_send_message(
+    fake: FakeTelegram, tg: TelegramClient
+) -> None:
     await tg.get_input_entity("alice")
     fake.fail_next("SendMessageRequest", errors.FloodWaitError(None, capture=600))
     with pytest.raises(errors.FloodWaitError) as caught:

@@ -1,7 +1,7 @@
 """A minimal ASGI app that calls check_deployment() where DEPLOY_CHECK_AT says.
 
 DEPLOY_CHECK_AT: "import" (at import time, inside the worker's config.load()), "lifespan" (in the
-ASGI lifespan startup) or "thread" (in the lifespan, from a worker thread). Every request runs the
+ASGI lifespan startup), "thread" (in the lifespan, from a worker thread) or "none". Every request runs the
 check again and answers with the PID.
 """
 

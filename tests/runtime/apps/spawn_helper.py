@@ -4,6 +4,9 @@ import multiprocessing
 
 from telethon_guard import check_deployment
 
+# At import time too: the spawned child runs this while multiprocessing re-imports __main__.
+check_deployment()
+
 
 def helper(queue):
     try:

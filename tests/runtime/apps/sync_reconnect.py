@@ -2,8 +2,9 @@
 
 import sys
 
-import telethon.sync  # noqa: F401  (copies TelegramClient.connect before the claims are installed)
+import telethon.sync  # copies TelegramClient.connect before the claims are installed
 from telethon import TelegramClient
+from telethon.client.telegrambaseclient import TelegramBaseClient
 
 from telethon_guard import SessionInUseError, sessions
 from telethon_guard.testing import FakeTelegram
@@ -28,3 +29,11 @@ if __name__ == "__main__":
     first.disconnect()
     sessions._uninstall_claims()
     print("restored:", TelegramClient.__dict__["connect"] is synced, flush=True)
+
+    # telethon.sync imported while the claims are installed (here: its rewrite run again).
+    sessions._install_claims()
+    del TelegramClient.connect
+    telethon.sync._syncify_wrap(TelegramClient, "connect")
+    sessions._uninstall_claims()
+    base = TelegramBaseClient.__dict__["connect"]
+    print("re-synced original:", getattr(TelegramClient.connect, "__tl.sync") is base, flush=True)

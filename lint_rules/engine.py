@@ -1,0 +1,889 @@
+"""The lint engine: read, decode, parse once, run the families, cache, parallelise, filter.
+
+Flow of :func:`run`:
+
+1. Discover files (:mod:`.discovery`). If the cache holds a run with the same listing (path, size,
+   mtime, inode of every file), the same config and the same linter code, return its findings:
+   nothing is read or parsed and neither libcst nor the rules are imported.
+2. Classify: ``*.py``/``*.pyi`` are Python; other files go to the families whose
+   ``wants_text_file`` says yes (deployment files).
+3. Pre-filter (the only thing that makes a large ordinary tree cheap): a Python file is analysed
+   only if its raw bytes contain a family keyword or a suppression comment, or it imports (by a cheap
+   regex) a project module that is analysed, transitively to a fixpoint. Skipped files could not
+   produce a finding or project fact: families promise their keywords are necessary for either.
+4. Analyse each remaining file once (cache by content hash, else in a process pool for many files):
+   decode per PEP 263, guard against inputs that crash or hang libcst, parse with libcst, hand one
+   :class:`~lint_rules.rules.base.PythonModule` to every family.
+5. ``check_project`` of every family with the facts of every analysed file.
+6. Apply select/ignore, per-file ignores and suppression comments; report unused suppressions (TG001).
+
+Bad input never stops a run: an unreadable, undecodable or unparseable file is one TG000 finding; a
+family that raises is an internal error reported for that file while the rest is linted.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import stat
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .cache import Cache, code_version, digest
+from .config import Config, load_config
+from .discovery import PYTHON_SUFFIXES, Candidate, discover, glob_match, to_display
+from .model import Finding
+from .suppress import Suppression, apply_suppressions, has_markers, scan_python, scan_text
+
+if TYPE_CHECKING:
+    from .rules.base import Family, FileResult
+
+__all__ = [
+    "InternalError",
+    "LintError",
+    "LintResult",
+    "default_jobs",
+    "is_enabled",
+    "lint_paths",
+    "lint_source",
+    "run",
+]
+
+#: Below this much source to analyse, a process pool costs more than it saves.
+PARALLEL_MIN_BYTES = 256 * 1024
+PARALLEL_MIN_FILES = 8
+#: Bracket depth beyond which libcst's native parser may overflow its stack.
+_MAX_SAFE_DEPTH = 150
+
+_IMPORT = re.compile(
+    rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]*([^\n#;]*)|import[ \t]+([^\n#;]+))",
+    re.MULTILINE,
+)
+_WORD = re.compile(rb"[A-Za-z_][\w.]*")
+_SHEBANG = re.compile(rb"#![^\n]*\bpython[\d.]*\b")
+
+
+@dataclass(frozen=True)
+class InternalError:
+    """A family (or the engine) failed on a file; ``detail`` is the traceback for ``--verbose``."""
+
+    message: str
+    detail: str
+
+
+@dataclass
+class FileRecord:
+    """Everything the analysis of one file produced (what the cache stores)."""
+
+    results: dict[str, FileResult] = field(default_factory=dict)  # family id -> result
+    suppressions: tuple[Suppression, ...] = ()
+    problems: list[Finding] = field(default_factory=list)  # TG000
+    errors: list[InternalError] = field(default_factory=list)
+
+
+@dataclass
+class LintResult:
+    """The outcome of :func:`run`."""
+
+    findings: list[Finding]
+    #: Path arguments that could not be used (missing, broken links): usage errors.
+    errors: list[str] = field(default_factory=list)
+    internal: list[InternalError] = field(default_factory=list)
+    #: display path -> absolute path of every file considered.
+    files: dict[str, str] = field(default_factory=dict)
+    #: How many files were analysed (parsed or scanned), from the cache or not.
+    analysed: int = 0
+    cached_run: bool = False
+
+
+class LintError(RuntimeError):
+    """Raised by :func:`lint_paths`/:func:`lint_source` for missing paths or internal errors.
+
+    ``findings`` holds what was found in the rest of the files.
+    """
+
+    def __init__(self, message: str, findings: list[Finding]) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _families(families: Sequence[Family] | None) -> tuple[Family, ...]:
+    if families is not None:
+        return tuple(families)
+    from .rules import FAMILIES
+
+    return FAMILIES
+
+
+def _family_id(family: Family) -> str:
+    cls = type(family)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _config_digest(config: Config) -> str:
+    return digest(repr(config), repr(config.root))
+
+
+# --- selection ------------------------------------------------------------------------------
+
+
+def is_enabled(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
+    """Whether ``code`` is reported: the most specific matching selector wins, ties go to ignore."""
+    selected = max((len(p) for p in select if code.startswith(p)), default=-1) if select else 0
+    ignored = max((len(p) for p in ignore if code.startswith(p)), default=-1)
+    return selected >= 0 and selected > ignored
+
+
+def _enabled_for(config: Config, relpath: str) -> Callable[[str], bool]:
+    extra = tuple(
+        code
+        for glob, codes in config.per_file_ignores
+        if glob_match(glob, relpath)
+        for code in codes
+    )
+    ignore = config.ignore + extra
+    memo: dict[str, bool] = {}
+
+    def enabled(code: str) -> bool:
+        if code not in memo:
+            memo[code] = is_enabled(code, config.select, ignore)
+        return memo[code]
+
+    return enabled
+
+
+# --- decoding and parsing -------------------------------------------------------------------
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def _problem(path: str, line: int, column: int, message: str) -> Finding:
+    return Finding(path, line, column, line, column + 1, "TG000", message)
+
+
+def decode_python(data: bytes, path: str) -> tuple[str | None, str, Finding | None]:
+    """(text, encoding, problem): decode per PEP 263 (BOM, coding declaration, else UTF-8)."""
+    import tokenize
+
+    nul = data.find(b"\x00")
+    if nul != -1:
+        line, column = _position(data, nul)
+        return (
+            None,
+            "",
+            _problem(
+                path,
+                line,
+                column,
+                "cannot lint: the file contains NUL bytes (binary or corrupt file?)",
+            ),
+        )
+    declared = True
+    try:
+        encoding, cookie = tokenize.detect_encoding(io.BytesIO(data).readline)
+        declared = any(b"coding" in raw for raw in cookie)
+    except SyntaxError as exc:
+        # detect_encoding also fails when the first lines are not UTF-8: say where, if so.
+        encoding, declared = "utf-8", False
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return None, "", _problem(path, 1, 1, f"cannot decode: {exc.msg}")
+    try:
+        return data.decode(encoding), encoding, None
+    except UnicodeDecodeError as exc:
+        line, column = _position(data, exc.start)
+        bad = data[exc.start : exc.start + 1].hex()
+        how = (
+            f"with its declared encoding {encoding!r}"
+            if declared
+            else "as UTF-8, and there is no coding declaration (PEP 263)"
+        )
+        return (
+            None,
+            encoding,
+            _problem(
+                path,
+                line,
+                column,
+                f"cannot decode {how}: byte 0x{bad} at line {line}, column {column}; save the file "
+                "as UTF-8 or declare its encoding (e.g. `# -*- coding: latin-1 -*-`)",
+            ),
+        )
+
+
+def _bracket_depth(text: str) -> int:
+    depth = best = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            if depth > best:
+                best = depth
+        elif ch in ")]}" and depth:
+            depth -= 1
+    return best
+
+
+def parse_python(text: str, path: str) -> tuple[Any, Finding | None]:
+    """(libcst Module, None) or (None, TG000 finding).
+
+    CPython's own parser runs first (about 1% of libcst's cost): libcst's native parser overflows
+    its stack and kills the process on deeply nested input, which CPython rejects cleanly. When
+    CPython rejects a file for another reason, libcst still gets it (newer syntax than this Python).
+    """
+    import ast
+
+    import libcst
+
+    cpython_error: SyntaxError | None = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except (RecursionError, MemoryError):
+        return None, _problem(
+            path,
+            1,
+            1,
+            "cannot parse: expressions are nested too deeply (Python cannot compile it either)",
+        )
+    except SyntaxError as exc:
+        cpython_error = exc
+    except ValueError as exc:  # e.g. NUL bytes slipped through a non-UTF-8 decode
+        return None, _problem(path, 1, 1, f"cannot parse: {exc}")
+    if cpython_error is not None and (
+        "too many nested" in str(cpython_error.msg) or _bracket_depth(text) > _MAX_SAFE_DEPTH
+    ):
+        return None, _problem(
+            path,
+            cpython_error.lineno or 1,
+            cpython_error.offset or 1,
+            f"syntax error: {cpython_error.msg}",
+        )
+    try:
+        return libcst.parse_module(text), None
+    except libcst.ParserSyntaxError as exc:
+        if cpython_error is not None:  # CPython's message and position are the more precise
+            return None, _problem(
+                path,
+                cpython_error.lineno or 1,
+                cpython_error.offset or 1,
+                f"syntax error: {cpython_error.msg}",
+            )
+        return None, _problem(
+            path, exc.raw_line, exc.raw_column + 1, f"syntax error: {exc.message}"
+        )
+    except RecursionError:
+        return None, _problem(path, 1, 1, "cannot parse: expressions are nested too deeply")
+
+
+# --- analysing one file -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    kind: str  # "python" or "text"
+    display: str
+    relpath: str
+    module_name: str
+    is_package: bool
+    data: bytes
+    families: tuple[int, ...]  # indices of the families to run (text files)
+
+
+def _internal(family: Family, path: str, exc: BaseException) -> InternalError:
+    return InternalError(
+        f"{path}: internal error in {type(family).__name__}: {type(exc).__name__}: {exc}",
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    )
+
+
+def analyse(item: WorkItem, config: Config, families: Sequence[Family]) -> FileRecord:
+    """Analyse one file with every (relevant) family. Never raises for bad input."""
+    from .rules.base import PythonModule, TextFile
+
+    record = FileRecord()
+    if item.kind == "text":
+        data = item.data
+        if b"\x00" in data:
+            return record  # binary: not a deployment file after all
+        content = data.decode("utf-8-sig", errors="replace")
+        record.suppressions = scan_text(content) if has_markers(data) else ()
+        file = TextFile(item.display, content, config)
+        for index in item.families:
+            family = families[index]
+            try:
+                record.results[_family_id(family)] = family.check_text_file(file)
+            except Exception as exc:  # one family failing never stops the run
+                record.errors.append(_internal(family, item.display, exc))
+        return record
+
+    text, _, problem = decode_python(item.data, item.display)
+    if text is None:
+        assert problem is not None
+        record.problems.append(problem)
+        return record
+    tree, problem = parse_python(text, item.display)
+    if tree is None:
+        assert problem is not None
+        record.problems.append(problem)
+        return record
+    if has_markers(item.data):
+        record.suppressions = scan_python(text)
+    module = PythonModule(item.display, item.module_name, item.is_package, text, tree, config)
+    for family in families:
+        try:
+            record.results[_family_id(family)] = family.check_module(module)
+        except RecursionError:
+            record.problems.append(
+                _problem(
+                    item.display,
+                    1,
+                    1,
+                    f"cannot analyse: nesting too deep for {type(family).__name__}; "
+                    "split the deepest expression",
+                )
+            )
+        except Exception as exc:  # one family failing never stops the run
+            record.errors.append(_internal(family, item.display, exc))
+    return record
+
+
+def _analyse_batch(
+    items: list[WorkItem], config: Config, families: tuple[Family, ...]
+) -> list[FileRecord]:
+    return [analyse(item, config, families) for item in items]
+
+
+def _analyse_all(
+    items: list[WorkItem], config: Config, families: tuple[Family, ...], jobs: int
+) -> list[FileRecord]:
+    total = sum(len(i.data) for i in items)
+    if jobs <= 1 or len(items) < PARALLEL_MIN_FILES or total < PARALLEL_MIN_BYTES:
+        return _analyse_batch(items, config, families)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # Largest files first, dealt round-robin: chunks of similar cost, few round trips.
+    order = sorted(range(len(items)), key=lambda i: -len(items[i].data))
+    n_chunks = min(len(items), jobs * 4)
+    chunks = [order[k::n_chunks] for k in range(n_chunks)]
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    results: list[FileRecord | None] = [None] * len(items)
+    failed: list[int] = []
+    with ProcessPoolExecutor(max_workers=min(jobs, n_chunks), mp_context=context) as pool:
+        futures = [
+            (chunk, pool.submit(_analyse_batch, [items[i] for i in chunk], config, families))
+            for chunk in chunks
+        ]
+        for chunk, future in futures:
+            try:
+                for i, record in zip(chunk, future.result(), strict=True):
+                    results[i] = record
+            except BrokenProcessPool:
+                failed.extend(chunk)
+    for i in failed:  # a worker died (a crash in native code): isolate the culprit file by file
+        results[i] = _analyse_isolated(items[i], config, families, context)
+    return [r if r is not None else FileRecord() for r in results]
+
+
+def _analyse_isolated(
+    item: WorkItem, config: Config, families: tuple[Family, ...], context: Any
+) -> FileRecord:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        try:
+            return pool.submit(_analyse_batch, [item], config, families).result()[0]
+        except BrokenProcessPool:
+            return FileRecord(
+                problems=[
+                    _problem(item.display, 1, 1, "cannot parse: the parser crashed on this file")
+                ]
+            )
+
+
+# --- the pre-filter ---------------------------------------------------------------------------
+
+
+def module_name_of(abspath: str, has_init: Callable[[str], bool]) -> tuple[str, bool]:
+    """Dotted module name from the nearest directory above the packages (no ``__init__.py``)."""
+    directory, base = os.path.split(abspath)
+    stem = base.rsplit(".", 1)[0]
+    is_package = stem == "__init__"
+    parts = [] if is_package else [stem]
+    while has_init(directory):
+        parent, name = os.path.split(directory)
+        parts.insert(0, name)
+        if parent == directory:
+            break
+        directory = parent
+    return ".".join(parts), is_package
+
+
+def _imports(data: bytes, module_name: str, is_package: bool) -> tuple[list[str], list[str]]:
+    """(modules imported by ``from X import``, full names imported): a cheap over-approximation."""
+    froms: list[str] = []
+    names: list[str] = []
+    package = module_name if is_package else module_name.rpartition(".")[0]
+    for m in _IMPORT.finditer(data):
+        dots, base, imported, plain = m.groups()
+        if plain is not None:
+            for piece in plain.split(b","):
+                w = _WORD.match(piece.strip())
+                if w:
+                    names.append(w.group().decode("ascii", "replace"))
+            continue
+        base_s = base.decode("ascii", "replace")
+        if dots:
+            parts = package.split(".") if package else []
+            up = len(dots) - 1
+            parts = parts[: len(parts) - up] if up <= len(parts) else []
+            base_s = ".".join([*parts, base_s] if base_s else parts)
+        if not base_s:
+            continue
+        froms.append(base_s)
+        for piece in (
+            imported.replace(b"(", b" ").replace(b")", b" ").replace(b"\\", b" ").split(b",")
+        ):
+            w = _WORD.match(piece.strip())
+            if w and w.group() != b"as":
+                names.append(f"{base_s}.{w.group().decode('ascii', 'replace')}")
+    return froms, names
+
+
+def _prefixes(name: str) -> Iterable[str]:
+    parts = name.split(".")
+    for n in range(1, len(parts) + 1):
+        yield ".".join(parts[:n])
+
+
+def select_relevant(
+    files: Sequence[tuple[str, bytes, str, bool]], keywords: tuple[bytes, ...] | None
+) -> set[int]:
+    """Indices of the Python files worth parsing: ``(display, data, module_name, is_package)`` each.
+
+    ``keywords`` None means every file matters.
+    """
+    if keywords is None:
+        return set(range(len(files)))
+    relevant: set[int] = set()
+    for i, (_, data, _, _) in enumerate(files):
+        if any(k in data for k in keywords) or has_markers(data):
+            relevant.add(i)
+    pending = {i for i in range(len(files)) if i not in relevant}
+    if not pending:
+        return relevant
+    imports = {i: _imports(files[i][1], files[i][2], files[i][3]) for i in pending}
+    exact: set[str] = set()
+    parents: set[str] = set()
+
+    def add(i: int) -> None:
+        name = files[i][2]
+        if name:
+            exact.add(name)
+            parents.update(list(_prefixes(name))[:-1])
+
+    for i in relevant:
+        add(i)
+    changed = True
+    while changed and pending:
+        changed = False
+        for i in sorted(pending):
+            froms, names = imports[i]
+            hit = any(any(p in exact for p in _prefixes(f)) for f in froms) or any(
+                n in parents or any(p in exact for p in _prefixes(n)) for n in names
+            )
+            if hit:
+                pending.discard(i)
+                relevant.add(i)
+                add(i)
+                changed = True
+    return relevant
+
+
+def _all_keywords(families: Sequence[Family]) -> tuple[bytes, ...] | None:
+    """The union of the families' keywords; None when some family needs every Python file."""
+    from .rules.base import Family
+
+    keywords: list[bytes] = []
+    for family in families:
+        if type(family).check_module is Family.check_module:
+            continue  # analyses no Python: its (empty) keywords must not make every file matter
+        if not family.keywords:
+            return None
+        keywords.extend(family.keywords)
+    return tuple(keywords)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def _is_python(candidate: Candidate) -> bool:
+    if candidate.abspath.endswith(PYTHON_SUFFIXES):
+        return True
+    if (
+        candidate.explicit
+        and "." not in os.path.basename(candidate.abspath)
+        and os.path.isfile(candidate.abspath)
+    ):
+        try:
+            with open(candidate.abspath, "rb") as f:
+                return _SHEBANG.match(f.readline(200)) is not None
+        except OSError:
+            return False
+    return False
+
+
+def _relpath(abspath: str, root: str) -> str:
+    rel = to_display(abspath, root)
+    return os.path.basename(abspath) if rel.startswith("../") else rel
+
+
+def _stat_key(candidates: Sequence[Candidate]) -> list[str] | None:
+    parts = []
+    for c in candidates:
+        try:
+            st = os.stat(c.abspath)
+        except OSError:
+            return None
+        parts.append(
+            f"{c.display}\0{c.abspath}\0{c.explicit}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+        )
+    return parts
+
+
+def run(
+    paths: Sequence[str] = (".",),
+    config: Config | None = None,
+    *,
+    jobs: int | None = 1,
+    cache: bool = False,
+    prefilter: bool = True,
+    overlay: Mapping[str, bytes] | None = None,
+    families: Sequence[Family] | None = None,
+    cwd: str | None = None,
+) -> LintResult:
+    """Lint files and directories; see the module docstring for the steps.
+
+    ``overlay`` maps absolute paths to contents used instead of the files' (``--diff`` loops);
+    ``jobs`` None means every core; ``cache`` uses ``.telethon_guard_cache/`` at the project root.
+    """
+    cwd = os.path.abspath(cwd or os.getcwd())
+    paths = list(paths) or ["."]
+    if config is None:
+        config = load_config(os.path.join(cwd, paths[0]))
+    root = config.root or cwd
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    found = discover(paths, exclude=config.exclude, root=root, cwd=cwd)
+    store = Cache(root) if cache else None
+    config_key = _config_digest(config)
+
+    run_key = None
+    if store is not None and not overlay:
+        stats = _stat_key(found.files)
+        if stats is not None:
+            fams = "builtin" if families is None else ",".join(_family_id(f) for f in families)
+            run_key = digest(code_version(), config_key, fams, cwd, str(prefilter), *stats)
+            hit = store.get("runs", run_key)
+            if isinstance(hit, tuple) and len(hit) == 2:
+                findings, analysed = hit
+                return LintResult(
+                    findings,
+                    list(found.errors),
+                    [],
+                    {c.display: c.abspath for c in found.files},
+                    analysed,
+                    cached_run=True,
+                )
+
+    fams_t = _families(families)
+    result = _run_uncached(found.files, config, root, fams_t, jobs, store, prefilter, overlay)
+    result.errors = list(found.errors)
+    if store is not None and run_key is not None and not result.internal:
+        store.put("runs", run_key, (result.findings, result.analysed))
+        store.prune_runs()
+    return result
+
+
+def _read(candidate: Candidate, overlay: Mapping[str, bytes] | None) -> bytes | OSError:
+    if overlay and candidate.abspath in overlay:
+        return overlay[candidate.abspath]
+    try:
+        # Never open a FIFO or device (it would block or stream forever); a directory is skipped.
+        mode = os.stat(candidate.abspath).st_mode
+        if stat.S_ISDIR(mode):
+            return IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(mode):
+            return OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)")
+        with open(candidate.abspath, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        return exc
+
+
+def _run_uncached(
+    candidates: Sequence[Candidate],
+    config: Config,
+    root: str,
+    families: tuple[Family, ...],
+    jobs: int,
+    store: Cache | None,
+    prefilter: bool,
+    overlay: Mapping[str, bytes] | None,
+) -> LintResult:
+    init_memo: dict[str, bool] = {}
+
+    def has_init(directory: str) -> bool:
+        if directory not in init_memo:
+            init_memo[directory] = os.path.isfile(os.path.join(directory, "__init__.py"))
+        return init_memo[directory]
+
+    problems: list[Finding] = []
+    python: list[tuple[Candidate, bytes, str, bool]] = []
+    items: list[WorkItem] = []
+    for c in candidates:
+        rel = _relpath(c.abspath, root)
+        if _is_python(c):
+            data = _read(c, overlay)
+            if isinstance(data, OSError):
+                if isinstance(data, IsADirectoryError):
+                    continue
+                reason = data.strerror or str(data)
+                problems.append(_problem(c.display, 1, 1, f"cannot read: {reason}"))
+                continue
+            name, is_package = module_name_of(c.abspath, has_init)
+            python.append((c, data, name, is_package))
+            continue
+        wanted = tuple(i for i, f in enumerate(families) if f.wants_text_file(rel, config))
+        if not wanted:
+            continue
+        data = _read(c, overlay)
+        if isinstance(data, OSError):
+            if not isinstance(data, IsADirectoryError):
+                problems.append(_problem(c.display, 1, 1, f"cannot read: {data.strerror or data}"))
+            continue
+        items.append(WorkItem("text", c.display, rel, "", False, data, wanted))
+
+    keywords = _all_keywords(families) if prefilter else None
+    relevant = select_relevant(
+        [(c.display, data, name, pkg) for c, data, name, pkg in python], keywords
+    )
+    for i in sorted(relevant):
+        c, data, name, pkg = python[i]
+        rel = _relpath(c.abspath, root)
+        items.append(WorkItem("python", c.display, rel, name, pkg, data, ()))
+
+    records: list[FileRecord | None] = [None] * len(items)
+    keys: list[str] = [""] * len(items)
+    if store is not None:
+        base = digest(code_version(), _config_digest(config), *(_family_id(f) for f in families))
+        for n, item in enumerate(items):
+            keys[n] = digest(
+                base,
+                item.kind,
+                item.display,
+                item.module_name,
+                str(item.is_package),
+                repr(item.families),
+                item.data,
+            )
+            hit = store.get("files", keys[n])
+            if isinstance(hit, FileRecord):
+                records[n] = hit
+    missing = [n for n, r in enumerate(records) if r is None]
+    fresh = _analyse_all([items[n] for n in missing], config, families, jobs)
+    for n, record in zip(missing, fresh, strict=True):
+        records[n] = record
+        if store is not None and not record.errors:
+            store.put("files", keys[n], record)
+
+    return _finish(
+        items, [r or FileRecord() for r in records], problems, config, root, families, candidates
+    )
+
+
+def _finish(
+    items: Sequence[WorkItem],
+    records: Sequence[FileRecord],
+    problems: list[Finding],
+    config: Config,
+    root: str,
+    families: tuple[Family, ...],
+    candidates: Sequence[Candidate],
+) -> LintResult:
+    findings: list[Finding] = list(problems)
+    internal: list[InternalError] = []
+    suppressions: dict[str, tuple[Suppression, ...]] = {}
+    relpaths: dict[str, str] = {}
+    facts: dict[str, dict[str, Any]] = {_family_id(f): {} for f in families}
+    for item, record in sorted(zip(items, records, strict=True), key=lambda p: p[0].display):
+        relpaths[item.display] = item.relpath
+        suppressions[item.display] = record.suppressions
+        findings.extend(record.problems)
+        internal.extend(record.errors)
+        for fid, result in record.results.items():
+            findings.extend(result.findings)
+            if result.facts is not None and fid in facts:
+                facts[fid][item.display] = result.facts
+    for family in families:
+        try:
+            findings.extend(family.check_project(facts[_family_id(family)], config))
+        except Exception as exc:  # report and keep the other families' findings
+            internal.append(_internal(family, "<project>", exc))
+
+    by_path: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_path.setdefault(f.path, []).append(f)
+    kept: list[Finding] = []
+    for path, group in by_path.items():
+        enabled = _enabled_for(config, relpaths.get(path, path))
+        group = [f for f in group if enabled(f.code)]
+        sups = suppressions.get(path, ())
+        if not sups:
+            kept.extend(group)
+            continue
+        survivors, unused = apply_suppressions(group, sups, path, enabled)
+        kept.extend(survivors)
+        if enabled("TG001"):
+            # A suppression naming TG001 itself may silence the report of another one.
+            kept.extend(
+                u
+                for u in unused
+                if not any(s.codes and "TG001" in s.codes and s.covers(u) for s in sups)
+            )
+    for path, sups in suppressions.items():
+        if path in by_path or not sups:
+            continue
+        enabled = _enabled_for(config, relpaths.get(path, path))
+        if enabled("TG001"):
+            _, unused = apply_suppressions([], sups, path, enabled)
+            kept.extend(
+                u
+                for u in unused
+                if not any(s.codes and "TG001" in s.codes and s.covers(u) for s in sups)
+            )
+    return LintResult(
+        _sorted(kept),
+        [],
+        internal,
+        {c.display: c.abspath for c in candidates},
+        len(items),
+    )
+
+
+def _sorted(findings: Iterable[Finding]) -> list[Finding]:
+    unique = {(f, f.fix): f for f in findings}
+    return sorted(
+        unique.values(),
+        key=lambda f: (f.path, f.line, f.column, f.code, f.end_line, f.end_column, f.message),
+    )
+
+
+# --- the Python API ---------------------------------------------------------------------------
+
+
+def lint_paths(
+    paths: Sequence[str | os.PathLike[str]] = (".",),
+    config: Config | None = None,
+    *,
+    jobs: int | None = 1,
+    cache: bool = False,
+    prefilter: bool = True,
+    families: Sequence[Family] | None = None,
+) -> list[Finding]:
+    """Lint files and directories; return the findings sorted by path, line, column and code.
+
+    ``config`` defaults to the nearest ``pyproject.toml``'s ``[tool.telethon-guard]``. Paths in
+    findings are relative to the working directory. Raises :class:`LintError` (carrying the
+    findings of everything else) when a path does not exist or a rule failed internally.
+    """
+    result = run(
+        [os.fspath(p) for p in paths],
+        config,
+        jobs=jobs,
+        cache=cache,
+        prefilter=prefilter,
+        families=families,
+    )
+    problems = result.errors + [e.message for e in result.internal]
+    if problems:
+        raise LintError("; ".join(problems), result.findings)
+    return result.findings
+
+
+def lint_source(
+    source: str | bytes,
+    path: str = "<stdin>",
+    config: Config | None = None,
+    *,
+    families: Sequence[Family] | None = None,
+    module_name: str | None = None,
+) -> list[Finding]:
+    """Lint one source as if it were the file ``path`` (display path; it need not exist).
+
+    Python unless ``path`` is a deployment file a family wants (``Dockerfile``, ``Procfile``...).
+    Raises :class:`LintError` if a rule failed internally.
+    """
+    result = lint_source_result(source, path, config, families=families, module_name=module_name)
+    if result.internal:
+        raise LintError("; ".join(e.message for e in result.internal), result.findings)
+    return result.findings
+
+
+def lint_source_result(
+    source: str | bytes,
+    path: str = "<stdin>",
+    config: Config | None = None,
+    *,
+    families: Sequence[Family] | None = None,
+    module_name: str | None = None,
+) -> LintResult:
+    """:func:`lint_source` returning the whole :class:`LintResult` (internal errors included)."""
+    config = config or Config()
+    fams = _families(families)
+    display = path.replace(os.sep, "/")
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    root = config.root or os.getcwd()
+    rel = _relpath(os.path.abspath(path), root) if not path.startswith("<") else display
+    wanted: tuple[int, ...] = ()
+    if not display.endswith(PYTHON_SUFFIXES):
+        wanted = tuple(i for i, f in enumerate(fams) if f.wants_text_file(rel, config))
+    if wanted:
+        item = WorkItem("text", display, rel, "", False, data, wanted)
+    else:
+        if module_name is None:
+            base = os.path.basename(display)
+            stem = base.rsplit(".", 1)[0] if base.endswith(PYTHON_SUFFIXES) else ""
+            module_name = "" if stem in ("", "__init__") or display.startswith("<") else stem
+        is_package = os.path.basename(display) == "__init__.py"
+        item = WorkItem("python", display, rel, module_name, is_package, data, ())
+    record = analyse(item, config, fams)
+    abspath = os.path.abspath(path)
+    return _finish([item], [record], [], config, root, fams, [Candidate(abspath, display, True)])
+
+
+def _python_version() -> str:  # pragma: no cover - used by --version
+    return sys.version.split()[0]

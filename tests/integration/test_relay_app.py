@@ -1,0 +1,142 @@
+"""The relay app in-process (its real lifespan, the guard in strict mode, the fake Telegram): Telethon
+errors become HTTP answers, settings are validated, and nothing leaks a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from telethon import errors
+
+from examples.botfather_relay.app import RelayApp, create_app
+from examples.botfather_relay.settings import Settings, SettingsError, load_settings
+from telethon_guard import stats
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[tuple[RelayApp, httpx.AsyncClient]]:
+    settings = Settings(
+        session=str(tmp_path / "app.session"), offline=True, conversation_timeout=0.5
+    )
+    app = create_app(lambda: settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as http:
+            yield app, http
+    # Shutdown released everything it installed.
+    assert stats().mode is None
+
+
+def _backend(app: RelayApp) -> Any:
+    return app.state.backend
+
+
+async def test_flood_wait_is_429_with_retry_after(
+    relay: tuple[RelayApp, httpx.AsyncClient],
+) -> None:
+    app, http = relay
+    _backend(app).fail_next("SendMessageRequest", errors.FloodWaitError(None, capture=120))
+    r = await http.post("/messages", json={"text": "too fast"})
+    assert r.status_code == 429, r.text
+    assert r.headers["Retry-After"] == "120"
+    assert r.json()["error"] == "FloodWaitError"
+    assert r.json()["retry_after"] == 120
+    # The relay does not sleep through it holding the lock: the next request goes through.
+    assert (await http.post("/messages", json={"text": "later"})).status_code == 200
+
+
+async def test_other_rpc_errors_are_502_with_their_name(
+    relay: tuple[RelayApp, httpx.AsyncClient],
+) -> None:
+    app, http = relay
+    _backend(app).fail_next("GetHistoryRequest", errors.PeerIdInvalidError)
+    r = await http.get("/replies", params={"limit": 5})
+    assert r.status_code == 502, r.text
+    assert r.json()["error"] == "PeerIdInvalidError"
+    assert "Traceback" not in r.text
+
+
+async def test_connection_loss_is_503(relay: tuple[RelayApp, httpx.AsyncClient]) -> None:
+    app, http = relay
+    _backend(app).fail_next("SendMessageRequest", ConnectionError("connection reset"))
+    r = await http.post("/messages", json={"text": "lost"})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "TelegramUnavailable"
+
+
+async def test_botfather_silent_is_504_and_the_lock_is_free_again(
+    relay: tuple[RelayApp, httpx.AsyncClient],
+) -> None:
+    app, http = relay
+    _backend(app).on_message("BotFather", None)
+    r = await http.post("/bots", json={"name": "Mute", "username": "mute_bot"})
+    assert r.status_code == 504, r.text
+    assert r.json()["error"] == "BotFatherTimeout"
+    health = (await http.get("/health")).json()
+    assert health["guard"]["holder"] is None and health["guard"]["waiting"] == 0
+
+
+async def test_refused_username_is_409_with_botfathers_words(
+    relay: tuple[RelayApp, httpx.AsyncClient],
+) -> None:
+    _, http = relay
+    r = await http.post("/bots", json={"name": "Bad", "username": "bad__name_bot"})
+    first = await http.post("/bots", json={"name": "Good", "username": "good_name_bot"})
+    taken = await http.post("/bots", json={"name": "Good", "username": "good_name_bot"})
+    assert first.status_code == 200, first.text
+    assert taken.status_code == 409, taken.text
+    assert "already taken" in taken.json()["reply"]
+    assert r.status_code in (200, 409)  # whatever BotFather says about it, never a 500
+
+
+async def test_health_reports_the_guard_and_owner(
+    relay: tuple[RelayApp, httpx.AsyncClient],
+) -> None:
+    _, http = relay
+    await asyncio.gather(*(http.post("/messages", json={"text": f"m{i}"}) for i in range(20)))
+    health = (await http.get("/health")).json()
+    assert health["guard"]["mode"] == "strict"
+    assert health["guard"]["actions"] >= 20
+    assert health["guard"]["overlaps"] == 0 and health["guard"]["unguarded"] == 0
+    assert health["lock_wait"]["samples"] >= 20
+    assert isinstance(health["session"]["owner_pid"], int)
+
+
+def test_unguarded_needs_offline() -> None:
+    with pytest.raises(SettingsError, match="RELAY_UNGUARDED"):
+        load_settings({"API_ID": "1", "API_HASH": "0" * 32, "RELAY_UNGUARDED": "1"})
+    assert load_settings({"RELAY_UNGUARDED": "1"}).guard_mode == "off"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TELETHON_GUARD_MODE": "paranoid"}, "TELETHON_GUARD_MODE"),
+        ({"RELAY_OFFLINE": "0"}, "API_ID and API_HASH"),
+        ({"RELAY_OFFLINE": "maybe"}, "RELAY_OFFLINE"),
+        ({"RELAY_LATENCY": "fast"}, "RELAY_LATENCY"),
+        ({"RELAY_LATENCY": "-1"}, "RELAY_LATENCY"),
+        ({"RELAY_REQUEST_TIMEOUT": "0"}, "RELAY_REQUEST_TIMEOUT"),
+        ({"API_ID": "twelve", "API_HASH": "0" * 32}, "API_ID"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_settings_defaults() -> None:
+    offline = load_settings({})
+    assert offline.offline and offline.session == "botfather_relay-offline.session"
+    assert offline.guard_mode == "strict" and offline.flood_sleep_threshold == 0
+    online = load_settings(
+        {"API_ID": "1", "API_HASH": "0" * 32, "TELETHON_GUARD_MODE": " Serialize "}
+    )
+    assert not online.offline and online.session == "botfather_relay.session"
+    assert online.api_id == 1 and online.guard_mode == "serialize"
+    forced = load_settings({"API_ID": "1", "API_HASH": "0" * 32, "RELAY_OFFLINE": "1"})
+    assert forced.offline and forced.api_hash == ""

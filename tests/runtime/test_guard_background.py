@@ -1,0 +1,192 @@
+"""What is a user action: Telethon's background work, event handlers, lifecycle calls."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telethon import TelegramClient, events
+
+from telethon_guard import UnguardedCallError, guard as guard_module, stats, telethon_lock
+from telethon_guard.testing import FakeTelegram
+
+
+def line_of(marker: str) -> str:
+    with open(__file__, encoding="utf-8") as f:
+        for number, text in enumerate(f, 1):
+            if text.rstrip().endswith(f"# <{marker}>"):
+                return f"{os.path.basename(__file__)}:{number}"
+    raise AssertionError(marker)
+
+
+def other_tasks(fake: FakeTelegram, name: str) -> list[Any]:
+    """Finished requests called ``name`` made by a task other than the current one."""
+    me = asyncio.current_task().get_name()  # type: ignore[union-attr]
+    return [r for r in fake.requests if r.name == name and r.task != me and r.finished]
+
+
+@pytest.mark.parametrize("mode", ["strict", "serialize"])
+async def test_update_loop_and_typing_loop_run_while_a_user_holds_the_lock(
+    mode: str, guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard(mode)
+    backend.latency = 0.001
+    hello = asyncio.Event()
+    client.add_event_handler(
+        lambda event: asyncio.sleep(0, hello.set()), events.NewMessage(pattern="hello")
+    )
+    before = stats()
+    backend.reset_stats()
+    async with telethon_lock:
+        # The update loop fetches the difference (GetDifference) while we hold the lock...
+        await client.catch_up()
+        backend.push_message("alice", "hello")
+        await asyncio.wait_for(hello.wait(), 5)
+        assert other_tasks(backend, "GetDifferenceRequest")
+        # ...and a typing loop and the conversation's reply run while we wait for the reply.
+        async with client.action("alice", "typing"):
+            async with client.conversation("BotFather") as conv:
+                await conv.send_message("/start")
+                reply = await asyncio.wait_for(conv.get_response(), 5)
+        assert other_tasks(backend, "SetTypingRequest")
+    assert "I can help you create and manage Telegram bots" in reply.text
+    after = stats()
+    assert after.unguarded == before.unguarded and after.overlaps == before.overlaps
+    # Our own actions only: resolve BotFather + send /start (the typing entity was cached).
+    assert after.actions - before.actions == 2
+
+
+async def test_dispatch_internals_are_background_work(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("strict")
+    seen = asyncio.Event()
+
+    async def handler(event: Any) -> None:
+        seen.set()
+
+    # Resolving the builder's chats (ResolveUsername for "botfather") and the get_me that
+    # _dispatch_update makes when it does not know our id both run in the dispatch task.
+    client.add_event_handler(handler, events.NewMessage(chats=["alice", "botfather"]))
+    client._mb_entity_cache.self_id = None  # updates.py:560 -> get_me() in the dispatch task
+    backend.reset_stats()
+    async with telethon_lock:
+        backend.push_message("alice", "hi")
+        await asyncio.wait_for(seen.wait(), 5)
+    assert other_tasks(backend, "ResolveUsernameRequest")
+    assert other_tasks(backend, "GetUsersRequest")
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+async def test_event_handler_code_is_user_code(
+    sequential: bool, guard: Callable[..., None], fake: FakeTelegram, tmp_path: Path
+) -> None:
+    # sequential_updates=True runs handlers inside the update loop task itself (updates.py:285).
+    client = fake.client(tmp_path / "handlers.session", sequential_updates=sequential)
+    guard("strict")
+    await client.connect()
+    outcomes: asyncio.Queue[Any] = asyncio.Queue()
+
+    @client.on(events.NewMessage(pattern="ping"))
+    async def handler(event: Any) -> None:
+        try:
+            await event.reply("pong unguarded")  # <handler-unguarded>
+        except UnguardedCallError as exc:
+            outcomes.put_nowait(exc)
+        async with telethon_lock:
+            await event.reply("pong")
+        outcomes.put_nowait("done")
+
+    try:
+        fake.push_message("alice", "ping")
+        error = await asyncio.wait_for(outcomes.get(), 5)
+        assert isinstance(error, UnguardedCallError)
+        assert line_of("handler-unguarded") in str(error)
+        assert await asyncio.wait_for(outcomes.get(), 5) == "done"
+        assert fake.sent_messages("alice") == ["pong"]
+    finally:
+        await client.disconnect()
+
+
+async def test_a_lambda_handler_returning_a_telethon_coroutine_is_user_code(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("strict")
+    loop = asyncio.get_running_loop()
+    reported: asyncio.Future[Any] = loop.create_future()
+
+    def listener(event: Any) -> None:
+        if not reported.done():
+            reported.set_result(event)
+
+    guard_module._add_listener(listener)
+    try:
+        # No user frame: _dispatch_update awaits Message.reply directly.
+        client.add_event_handler(lambda event: event.reply("pong"), events.NewMessage(pattern="x"))
+        backend.push_message("alice", "x")
+        event = await asyncio.wait_for(reported, 5)
+    finally:
+        guard_module._remove_listener(listener)
+    assert event.kind == "unguarded"
+    assert backend.sent_messages("alice") == []
+
+
+async def test_lifecycle_calls_without_the_lock_are_fine_in_strict_mode(
+    guard: Callable[..., None], fake: FakeTelegram, tmp_path: Path
+) -> None:
+    guard("strict")
+    before = stats()
+    client = fake.client(tmp_path / "life.session")
+    await client.connect()  # get_me, GetState, GetDifference
+    await client.disconnect()
+    client = fake.client(tmp_path / "life.session")
+    await client.start()
+    assert client.is_connected()
+    runner = asyncio.create_task(client.run_until_disconnected(), name="runner")  # GetState...
+    await client.disconnect()  # ...in flight now: disconnect() cancels it
+    (outcome,) = await asyncio.wait_for(asyncio.gather(runner, return_exceptions=True), 5)
+    assert outcome is None or isinstance(outcome, asyncio.CancelledError), outcome
+    assert [r for r in fake.requests if r.task == "runner"][0].name == "GetStateRequest"
+    async with fake.client(tmp_path / "life.session") as again:  # __aenter__ -> start()
+        async with telethon_lock:
+            assert (await again.get_me()).username == fake.me.username
+    after = stats()
+    assert after.unguarded == before.unguarded and after.overlaps == before.overlaps
+    assert after.actions > before.actions  # lifecycle calls are still actions
+
+
+async def test_a_user_action_inside_a_subclass_connect_is_not_lifecycle(
+    guard: Callable[..., None], fake: FakeTelegram, tmp_path: Path
+) -> None:
+    class ChattyClient(TelegramClient):
+        async def connect(self) -> None:
+            await super().connect()
+            await self.send_message("alice", "connected")  # <chatty>
+
+    guard("strict")
+    client = fake.client(tmp_path / "chatty.session", client_class=ChattyClient)
+    try:
+        with pytest.raises(UnguardedCallError) as info:
+            await client.connect()
+        assert line_of("chatty") in str(info.value)
+    finally:
+        await client.disconnect()
+
+
+async def test_iterators_reach_the_guard(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("strict")
+    async with telethon_lock:
+        await client.send_message("alice", "one")
+    with pytest.raises(UnguardedCallError, match="GetHistoryRequest"):
+        async for _ in client.iter_messages("alice"):  # <iter>
+            pass
+    async with telethon_lock:
+        texts = [m.text async for m in client.iter_messages("alice")]
+        dialogs = [d.name async for d in client.iter_dialogs()]
+    assert "one" in texts and dialogs
