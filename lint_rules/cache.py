@@ -15,13 +15,16 @@ just means no caching. Writes are atomic (temp file + rename), so concurrent run
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from functools import lru_cache
 from typing import Any
+
+try:  # the builtin module: hashlib would also load OpenSSL, a noticeable start-up cost
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover
+    from hashlib import blake2b
 
 __all__ = ["CACHE_DIR", "Cache", "code_version", "digest"]
 
@@ -30,7 +33,7 @@ _FORMAT = b"telethon-guard-cache-1"
 
 
 def digest(*parts: bytes | str) -> str:
-    h = hashlib.blake2b(digest_size=20)
+    h = blake2b(digest_size=20)
     for part in parts:
         data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
         h.update(len(data).to_bytes(8, "little"))
@@ -44,7 +47,7 @@ def code_version() -> str:
     from . import __version__
 
     package = os.path.dirname(os.path.abspath(__file__))
-    h = hashlib.blake2b(digest_size=20)
+    h = blake2b(digest_size=20)
     h.update(_FORMAT)
     h.update(__version__.encode())
     h.update(sys.version.encode())
@@ -100,9 +103,9 @@ class Cache:
             self._prepare()
             path = self._path(kind, key)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+            tmp = f"{path}.tmp-{os.getpid()}-{id(value):x}"
             try:
-                with os.fdopen(fd, "wb") as f:
+                with open(tmp, "wb") as f:
                     pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, path)
             except BaseException:

@@ -8,19 +8,13 @@ message naming the file, the key and what is expected (the CLI prints it and exi
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["CODE_SELECTOR", "Config", "ConfigError", "find_pyproject", "load_config", "parse_codes"]
 
@@ -89,23 +83,27 @@ def parse_codes(values: Any, where: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def find_pyproject(start: str | os.PathLike[str] | None = None) -> Path | None:
+def find_pyproject(start: str | os.PathLike[str] | None = None) -> str | None:
     """The nearest ``pyproject.toml`` at or above ``start`` that mentions ``[tool.telethon-guard]``.
 
     Files that do not contain the text ``telethon-guard`` are skipped without being parsed.
     """
-    here = Path(start if start is not None else os.getcwd()).absolute()
-    if not here.is_dir():
-        here = here.parent
-    for directory in (here, *here.parents):
-        candidate = directory / "pyproject.toml"
+    here = os.path.abspath(start if start is not None else os.getcwd())
+    if not os.path.isdir(here):
+        here = os.path.dirname(here)
+    while True:
+        candidate = os.path.join(here, "pyproject.toml")
         try:
-            data = candidate.read_bytes()
+            with open(candidate, "rb") as f:
+                data = f.read()
         except OSError:
-            continue
+            data = b""
         if b"telethon-guard" in data:
             return candidate
-    return None
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
 
 
 def load_config(start: str | os.PathLike[str] | None = None) -> Config:
@@ -122,7 +120,12 @@ def load_config(start: str | os.PathLike[str] | None = None) -> Config:
 
 def config_from_file(path: str | os.PathLike[str]) -> Config:
     """Settings from one ``pyproject.toml`` (defaults when it has no ``[tool.telethon-guard]``)."""
-    path = Path(path)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+    path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             document = tomllib.load(f)
@@ -131,7 +134,7 @@ def config_from_file(path: str | os.PathLike[str]) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     table = document.get("tool", {}).get("telethon-guard")
-    root = str(path.parent.absolute())
+    root = os.path.dirname(os.path.abspath(path))
     if table is None:
         return Config(root=root)
     return config_from_mapping(table, source=str(path), root=root)
@@ -152,6 +155,8 @@ def config_from_mapping(table: Any, *, source: str = "<config>", root: str | Non
         elif key == "per-file-ignores":
             values["per_file_ignores"] = _per_file_ignores(value, where)
         else:
+            import difflib
+
             hint = difflib.get_close_matches(key.replace("_", "-"), _ALL_KEYS, n=1)
             suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
             raise ConfigError(

@@ -29,8 +29,6 @@ import os
 import re
 import stat
 import sys
-import traceback
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -251,6 +249,7 @@ def parse_python(text: str, path: str) -> tuple[Any, Finding | None]:
     CPython rejects a file for another reason, libcst still gets it (newer syntax than this Python).
     """
     import ast
+    import warnings
 
     import libcst
 
@@ -307,10 +306,12 @@ class WorkItem:
     module_name: str
     is_package: bool
     data: bytes
-    families: tuple[int, ...]  # indices of the families to run (text files)
+    families: tuple[int, ...]  # indices of the families to run on it
 
 
 def _internal(family: Family, path: str, exc: BaseException) -> InternalError:
+    import traceback
+
     return InternalError(
         f"{path}: internal error in {type(family).__name__}: {type(exc).__name__}: {exc}",
         "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
@@ -350,7 +351,8 @@ def analyse(item: WorkItem, config: Config, families: Sequence[Family]) -> FileR
     if has_markers(item.data):
         record.suppressions = scan_python(text)
     module = PythonModule(item.display, item.module_name, item.is_package, text, tree, config)
-    for family in families:
+    for index in item.families:
+        family = families[index]
         try:
             record.results[_family_id(family)] = family.check_module(module)
         except RecursionError:
@@ -480,62 +482,86 @@ def _prefixes(name: str) -> Iterable[str]:
         yield ".".join(parts[:n])
 
 
+def _add_module(name: str, exact: set[str], parents: set[str]) -> None:
+    if name:
+        exact.add(name)
+        parents.update(list(_prefixes(name))[:-1])
+
+
 def select_relevant(
-    files: Sequence[tuple[str, bytes, str, bool]], keywords: tuple[bytes, ...] | None
-) -> set[int]:
-    """Indices of the Python files worth parsing: ``(display, data, module_name, is_package)`` each.
+    files: Sequence[tuple[str, bytes, str, bool]],
+    keyword_sets: Sequence[tuple[bytes, ...] | None],
+) -> list[tuple[int, ...]]:
+    """For each Python file ``(display, data, module_name, is_package)``, the families it matters to.
 
-    ``keywords`` None means every file matters.
+    ``keyword_sets[k]`` is family ``k``'s keywords: None means every file matters to it, ``()``
+    that it analyses no Python. A file matters to a family if its bytes contain one of the
+    family's keywords, or it imports a project module that matters to the family (transitively,
+    to a fixpoint). A suppression comment makes a file matter to every family.
     """
-    if keywords is None:
-        return set(range(len(files)))
-    relevant: set[int] = set()
-    for i, (_, data, _, _) in enumerate(files):
-        if any(k in data for k in keywords) or has_markers(data):
-            relevant.add(i)
-    pending = {i for i in range(len(files)) if i not in relevant}
-    if not pending:
-        return relevant
-    imports = {i: _imports(files[i][1], files[i][2], files[i][3]) for i in pending}
-    exact: set[str] = set()
-    parents: set[str] = set()
+    n_files = len(files)
+    relevant: list[set[int]] = [set() for _ in range(n_files)]
+    marked = [has_markers(data) for _, data, _, _ in files]
+    imports: dict[int, tuple[list[str], list[str]]] = {}
+    for k, keywords in enumerate(keyword_sets):
+        if keywords is None:
+            for i in range(n_files):
+                relevant[i].add(k)
+            continue
+        if not keywords:
+            continue
+        chosen = {
+            i
+            for i, (_, data, _, _) in enumerate(files)
+            if marked[i] or any(w in data for w in keywords)
+        }
+        pending = set(range(n_files)) - chosen
+        exact: set[str] = set()
+        parents: set[str] = set()
 
-    def add(i: int) -> None:
-        name = files[i][2]
-        if name:
-            exact.add(name)
-            parents.update(list(_prefixes(name))[:-1])
+        for i in chosen:
+            _add_module(files[i][2], exact, parents)
+        changed = True
+        while changed and pending and exact:
+            changed = False
+            for i in sorted(pending):
+                if i not in imports:
+                    imports[i] = _imports(files[i][1], files[i][2], files[i][3])
+                froms, names = imports[i]
+                hit = any(any(p in exact for p in _prefixes(f)) for f in froms) or any(
+                    n in parents or any(p in exact for p in _prefixes(n)) for n in names
+                )
+                if hit:
+                    pending.discard(i)
+                    chosen.add(i)
+                    _add_module(files[i][2], exact, parents)
+                    changed = True
+        for i in chosen:
+            relevant[i].add(k)
+    for i in range(n_files):
+        if marked[i] and not relevant[i]:
+            relevant[i].update(k for k, kw in enumerate(keyword_sets) if kw != ())
+    return [tuple(sorted(r)) for r in relevant]
 
-    for i in relevant:
-        add(i)
-    changed = True
-    while changed and pending:
-        changed = False
-        for i in sorted(pending):
-            froms, names = imports[i]
-            hit = any(any(p in exact for p in _prefixes(f)) for f in froms) or any(
-                n in parents or any(p in exact for p in _prefixes(n)) for n in names
-            )
-            if hit:
-                pending.discard(i)
-                relevant.add(i)
-                add(i)
-                changed = True
-    return relevant
 
-
-def _all_keywords(families: Sequence[Family]) -> tuple[bytes, ...] | None:
-    """The union of the families' keywords; None when some family needs every Python file."""
+def keyword_sets(
+    families: Sequence[Family], config: Config, prefilter: bool = True
+) -> list[tuple[bytes, ...] | None]:
+    """Each family's keywords (see :func:`select_relevant`), plus the configured lock and factory names."""
     from .rules.base import Family
 
-    keywords: list[bytes] = []
+    extra = tuple(
+        name.rsplit(".", 1)[-1].encode() for name in (*config.lock_names, *config.client_factories)
+    )
+    out: list[tuple[bytes, ...] | None] = []
     for family in families:
         if type(family).check_module is Family.check_module:
-            continue  # analyses no Python: its (empty) keywords must not make every file matter
-        if not family.keywords:
-            return None
-        keywords.extend(family.keywords)
-    return tuple(keywords)
+            out.append(())  # analyses no Python
+        elif not prefilter or not family.keywords:
+            out.append(None)
+        else:
+            out.append(tuple(family.keywords) + extra)
+    return out
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -687,14 +713,14 @@ def _run_uncached(
             continue
         items.append(WorkItem("text", c.display, rel, "", False, data, wanted))
 
-    keywords = _all_keywords(families) if prefilter else None
     relevant = select_relevant(
-        [(c.display, data, name, pkg) for c, data, name, pkg in python], keywords
+        [(c.display, data, name, pkg) for c, data, name, pkg in python],
+        keyword_sets(families, config, prefilter),
     )
-    for i in sorted(relevant):
-        c, data, name, pkg = python[i]
-        rel = _relpath(c.abspath, root)
-        items.append(WorkItem("python", c.display, rel, name, pkg, data, ()))
+    for (c, data, name, pkg), which in zip(python, relevant, strict=True):
+        if which:
+            rel = _relpath(c.abspath, root)
+            items.append(WorkItem("python", c.display, rel, name, pkg, data, which))
 
     records: list[FileRecord | None] = [None] * len(items)
     keys: list[str] = [""] * len(items)
@@ -879,7 +905,8 @@ def lint_source_result(
             stem = base.rsplit(".", 1)[0] if base.endswith(PYTHON_SUFFIXES) else ""
             module_name = "" if stem in ("", "__init__") or display.startswith("<") else stem
         is_package = os.path.basename(display) == "__init__.py"
-        item = WorkItem("python", display, rel, module_name, is_package, data, ())
+        every = tuple(range(len(fams)))
+        item = WorkItem("python", display, rel, module_name, is_package, data, every)
     record = analyse(item, config, fams)
     abspath = os.path.abspath(path)
     return _finish([item], [record], [], config, root, fams, [Candidate(abspath, display, True)])

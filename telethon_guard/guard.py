@@ -19,9 +19,11 @@ Each outermost ``_call`` of a task is classified once:
 A ``_call`` nested in another ``_call`` of the same task (``request.resolve()`` resolving a username,
 telethon/client/users.py:43) belongs to the outer one: one action, never an overlap.
 
-The classification costs one dictionary lookup and a set lookup on the root coroutine's code object for
-an ordinary user action; the frame walk happens only for tasks rooted in a Telethon background coroutine
-and on the violation paths.
+On the hot path a user action costs a dictionary lookup (is this task already inside ``_call``?), a set
+lookup of its root coroutine's code object (a Telethon background coroutine?) and an ownership test of
+the lock. Frames are walked only in tasks rooted in a Telethon background coroutine, and for a call by a
+task that does not hold the lock (to recognise lifecycle calls; it stops at the first user frame, with
+the kind of each code object cached).
 """
 
 from __future__ import annotations
@@ -69,15 +71,14 @@ _mode: str | None = None
 _strict = False
 _detect = False
 _serialize = False
-_warn = False
 _settings: tuple[str, bool, bool, float | None] | None = None
 _claims_installed = False
 _owner_class: type | None = None
 _original: Callable[..., Any] | None = None
 
-# Outermost in-flight ``_call`` per task: True for a user action, False for background work. ``_n_user`` counts the user entries so the overlap test is one integer comparison.
+# Outermost in-flight ``_call`` per task: True for a user action, False for background work. An empty
+# dict is the common case, so the overlap test is a truth test; _overlap() looks at the entries.
 _inflight: dict[asyncio.Task[Any] | None, bool] = {}
-_n_user = 0
 _warned: set[tuple[str, str]] = set()
 _listeners: list[Callable[[GuardEvent], None]] = []
 
@@ -85,11 +86,12 @@ _listeners: list[Callable[[GuardEvent], None]] = []
 _background_roots: frozenset[CodeType] = frozenset()
 _dispatch_codes: frozenset[CodeType] = frozenset()
 _dispatch_background_callees: frozenset[CodeType] = frozenset()
-_lifecycle_codes: frozenset[CodeType] = frozenset()
 _telethon_prefix = ""
-_code_is_user: dict[CodeType, bool] = {}
+_code_kinds: dict[CodeType, int] = {}
 
 _getframe = sys._getframe
+_lock_enter = telethon_lock.__aenter__
+_lock_exit = telethon_lock.__aexit__
 
 
 # --- public API ------------------------------------------------------------------------------------
@@ -235,12 +237,11 @@ def _remove_listener(listener: Callable[[GuardEvent], None]) -> None:
 
 
 def _set_mode(mode: str | None) -> None:
-    global _mode, _strict, _detect, _serialize, _warn
+    global _mode, _strict, _detect, _serialize
     _mode = mode
     _strict = mode == "strict"
     _detect = mode == "detect"
     _serialize = mode == "serialize"
-    _warn = mode == "warn"
 
 
 def _patch() -> None:
@@ -251,18 +252,19 @@ def _patch() -> None:
     # The class TelegramClient resolves `_call` from (UserMethods in Telethon 1.x): patching it there
     # covers every client and subclass that does not define its own `_call`.
     owner = next(k for k in TelegramClient.__mro__ if "_call" in vars(k))
-    _original = vars(owner)["_call"]
+    if vars(owner)["_call"] is not _guarded_call:  # never wrap ourselves (that would recurse)
+        _original = vars(owner)["_call"]
     _owner_class = owner
     setattr(owner, "_call", _guarded_call)  # noqa: B010 -- the attribute is private to Telethon
 
 
 def _unpatch() -> None:
-    global _owner_class, _original
+    global _owner_class
     owner = _owner_class
     if owner is not None and vars(owner).get("_call") is _guarded_call:
         setattr(owner, "_call", _original)  # noqa: B010
     _owner_class = None
-    _original = None
+    # _original stays set: a bound `client._call` taken while installed still works (passes through).
 
 
 def _load_telethon_codes() -> None:
@@ -272,7 +274,7 @@ def _load_telethon_codes() -> None:
     the public methods on ``TelegramClient`` itself, telethon/sync.py:29-43) do not hide them.
     """
     global _background_roots, _dispatch_codes, _dispatch_background_callees
-    global _lifecycle_codes, _telethon_prefix
+    global _telethon_prefix
     import telethon
     from telethon.client.auth import AuthMethods
     from telethon.client.chats import _ChatAction
@@ -282,9 +284,10 @@ def _load_telethon_codes() -> None:
     from telethon.events.album import AlbumHack
     from telethon.events.callbackquery import CallbackQuery
     from telethon.events.common import EventBuilder
+    from telethon.tl.custom.inlinebuilder import InlineBuilder
 
     def code(klass: type, name: str) -> CodeType:
-        return vars(klass)[name].__code__  # type: ignore[no-any-return]
+        return vars(klass)[name].__code__
 
     _dispatch_codes = frozenset(
         {
@@ -302,14 +305,17 @@ def _load_telethon_codes() -> None:
         # The auto-answer task of CallbackQuery.respond/reply/edit/delete (callbackquery.py:280-340).
         # A user's own `create_task(event.answer())` is indistinguishable from it and is treated alike.
         code(CallbackQuery.Event, "answer"),
+        # InlineQuery.Event.answer() runs each awaitable result (builder.photo(...) uploads) in a task
+        # of its own (events/inlinequery.py:243) and awaits them while the user holds the lock.
+        *(code(InlineBuilder, name) for name in ("article", "photo", "document", "game")),
     }
     # What _dispatch_update/_dispatch_event await on their own behalf: the `get_me` that caches the
     # self id (updates.py:568) and resolving an event builder's chats (updates.py:605,
     # events/common.py:89). Anything else they await is the user's handler or filter.
-    _dispatch_background_callees = frozenset() and frozenset(
+    _dispatch_background_callees = frozenset(
         {code(UserMethods, "get_me"), code(EventBuilder, "resolve")}
     )
-    _lifecycle_codes = frozenset(
+    lifecycle = frozenset(
         {
             code(TelegramBaseClient, "connect"),  # telegrambaseclient.py:500 (get_me, GetState)
             code(AuthMethods, "_start"),  # auth.py:131, also behind `async with client:`
@@ -317,18 +323,30 @@ def _load_telethon_codes() -> None:
         }
     )
     _telethon_prefix = os.path.dirname(os.path.abspath(telethon.__file__)) + os.sep
+    _code_kinds.clear()
+    _code_kinds.update(dict.fromkeys(lifecycle, _LIFECYCLE))
 
 
 # --- classification ----------------------------------------------------------------------------------
 
 
+# What a code object is, cached per code object: Telethon's (or this module's) own code, user code,
+# or one of Telethon's lifecycle coroutines (seeded at install time).
+_INTERNAL, _USER, _LIFECYCLE = 0, 1, 2
+
+
+def _classify(code: CodeType) -> int:
+    kind = _code_kinds.get(code)
+    if kind is None:
+        internal = code in _GUARD_CODES or code.co_filename.startswith(_telethon_prefix)
+        kind = _INTERNAL if internal else _USER
+        _code_kinds[code] = kind
+    return kind
+
+
 def _is_user_code(code: CodeType) -> bool:
-    """True for code outside Telethon and outside this module (cached per code object)."""
-    user = _code_is_user.get(code)
-    if user is None:
-        user = code is not _GUARD_CODE and not code.co_filename.startswith(_telethon_prefix)
-        _code_is_user[code] = user
-    return user
+    """True for code outside Telethon and outside this module."""
+    return _classify(code) == _USER
 
 
 def _is_background(frame: FrameType | None, root: FrameType | None) -> bool:
@@ -340,7 +358,7 @@ def _is_background(frame: FrameType | None, root: FrameType | None) -> bool:
         code = frame.f_code
         if code in _dispatch_codes:
             return callee in _dispatch_background_callees
-        if _is_user_code(code):
+        if _classify(code) == _USER:
             return False
         if frame is root:
             return True
@@ -349,14 +367,18 @@ def _is_background(frame: FrameType | None, root: FrameType | None) -> bool:
     return False
 
 
-def _is_lifecycle(frame: FrameType | None, root: FrameType | None) -> bool:
-    """Whether Telethon's connect/start/run_until_disconnected makes this call on its own behalf."""
+def _is_lifecycle(frame: FrameType | None) -> bool:
+    """Whether Telethon's connect/start/run_until_disconnected makes this call on its own behalf:
+    a lifecycle coroutine below the first user frame. (Beyond a task's root coroutine lie the frames
+    running the event loop, which are not Telethon's: the walk never goes past them.)"""
+    kinds = _code_kinds
     while frame is not None:
         code = frame.f_code
-        if code in _lifecycle_codes:
-            return True
-        if frame is root or _is_user_code(code):
-            return False
+        kind = kinds.get(code)
+        if kind is None:
+            kind = _classify(code)
+        if kind:
+            return kind == _LIFECYCLE
         frame = frame.f_back
     return False
 
@@ -377,7 +399,9 @@ def _chain_frames(task: asyncio.Task[Any] | None) -> Iterator[FrameType]:
     return reversed(frames)
 
 
-def _running_frames(frame: FrameType | None, root: FrameType | None) -> Iterator[FrameType]:
+def _running_frames(frame: FrameType | None, task: asyncio.Task[Any] | None) -> Iterator[FrameType]:
+    """The frames of the running task from ``frame`` up to its root coroutine."""
+    root = getattr(task.get_coro(), "cr_frame", None) if task is not None else None
     while frame is not None:
         yield frame
         if frame is root:
@@ -435,11 +459,9 @@ def _report(kind: str, message: str, task: str, site: str, error: type[Exception
         _log.warning("%s (logged once per call site)", message)
 
 
-def _unguarded(
-    task: asyncio.Task[Any] | None, frame: FrameType | None, root: FrameType | None, request: Any
-) -> None:
+def _unguarded(task: asyncio.Task[Any] | None, frame: FrameType | None, request: Any) -> None:
     COUNTERS.unguarded += 1
-    site = _site(_running_frames(frame, root), task)
+    site = _site(_running_frames(frame, task), task)
     holder, holder_site, waiting = telethon_lock._snapshot()
     if holder is None:
         held = "telethon_lock is free"
@@ -450,16 +472,14 @@ def _unguarded(
     message = (
         f"Unguarded Telethon action: task {_task_name(task)} sent {_request_name(request)} "
         f"at {site} (PID {os.getpid()}) without holding telethon_lock; {held}. {_FIX}. "
-        "A task created by the holder (create_task, gather, TaskGroup, wait_for) does not hold "
-        "the lock: await the call in the holder's own task instead."
+        "A task created by the holder (create_task, gather, TaskGroup, and asyncio.wait_for before "
+        "Python 3.12) does not hold the lock: await the call in the holder's own task (for a "
+        "timeout, `async with asyncio.timeout(...)` on Python 3.11+)."
     )
     _report("unguarded", message, _task_name(task), site, UnguardedCallError if _strict else None)
 
 
-def _overlap(
-    task: asyncio.Task[Any] | None, frame: FrameType | None, root: FrameType | None, request: Any
-) -> None:
-    global _n_user
+def _overlap(task: asyncio.Task[Any] | None, frame: FrameType | None, request: Any) -> None:
     others = []
     for other, user in list(_inflight.items()):
         if other is task or not user:
@@ -467,13 +487,12 @@ def _overlap(
         if other is not None and (other.done() or other.get_loop().is_closed()):
             # A task abandoned on a closed event loop never ran its `finally`: forget it.
             del _inflight[other]
-            _n_user -= 1
             continue
         others.append(other)
     if not others:
         return
     COUNTERS.overlaps += 1
-    site = _site(_running_frames(frame, root), task)
+    site = _site(_running_frames(frame, task), task)
     running = "; ".join(
         f"task {_task_name(o)} entered at {_site(_chain_frames(o), o)}" for o in others
     )
@@ -493,54 +512,61 @@ def _overlap(
 async def _guarded_call(
     self: Any, sender: Any, request: Any, ordered: bool = False, flood_sleep_threshold: Any = None
 ) -> Any:
-    global _n_user
-    original = _original
-    assert original is not None
     task = _current_task()
-    if task in _inflight:  # nested in this task's own action (resolve inside _call)
-        return await original(self, sender, request, ordered, flood_sleep_threshold)
-
-    root: FrameType | None = None
-    if task is not None:
-        coro: Any = task.get_coro()
-        if getattr(coro, "cr_code", None) in _background_roots:
-            root = coro.cr_frame
-            if _is_background(_getframe(1), root):
-                _inflight[task] = False
-                try:
-                    return await original(self, sender, request, ordered, flood_sleep_threshold)
-                finally:
-                    del _inflight[task]
+    if task in _inflight or _mode is None:  # nested in this task's action, or uninstalled
+        return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
+    try:
+        root_code = task.get_coro().cr_code  # type: ignore[union-attr]
+    except AttributeError:  # no task, or a coroutine-like object without code
+        root_code = None
+    if root_code in _background_roots and _is_background(_getframe(1), task.get_coro().cr_frame):  # type: ignore[union-attr]
+        _inflight[task] = False
+        try:
+            return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
+        finally:
+            _inflight.pop(task, None)
 
     COUNTERS.actions += 1
-    acquired = False
     if not _detect and (task is None or telethon_lock.owner is not task):
         frame = _getframe(1)
-        if root is None and task is not None:
-            root = getattr(task.get_coro(), "cr_frame", None)
         if _serialize:
-            if not _is_lifecycle(frame, root):
+            if not _is_lifecycle(frame):
                 COUNTERS.unguarded += 1
-            await telethon_lock.acquire()
-            acquired = True
-        elif not _is_lifecycle(frame, root):
-            _unguarded(task, frame, root, request)
+            # The lock's inlined fast path (lock.py __aenter__/__aexit__).
+            await _lock_enter()
+            try:
+                return await _user_action(
+                    task, self, sender, request, ordered, flood_sleep_threshold
+                )
+            finally:
+                await _lock_exit(None, None, None)
+        if not _is_lifecycle(frame):
+            _unguarded(task, frame, request)
+    if _inflight:
+        _overlap(task, _getframe(1), request)
+    _inflight[task] = True
     try:
-        if _n_user:
-            if root is None and task is not None:
-                root = getattr(task.get_coro(), "cr_frame", None)
-            _overlap(task, _getframe(1), root, request)
-        _inflight[task] = True
-        _n_user += 1
-        try:
-            return await original(self, sender, request, ordered, flood_sleep_threshold)
-        finally:
-            # Absent only if _overlap() dropped it as abandoned on a closed loop.
-            if _inflight.pop(task, None) is not None:
-                _n_user -= 1
+        return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
     finally:
-        if acquired:
-            telethon_lock.release()
+        _inflight.pop(task, None)
 
 
-_GUARD_CODE = _guarded_call.__code__
+async def _user_action(
+    task: asyncio.Task[Any] | None,
+    self: Any,
+    sender: Any,
+    request: Any,
+    ordered: bool,
+    flood_sleep_threshold: Any,
+) -> Any:
+    """The tail of :func:`_guarded_call` for serialize mode, once the guard holds the lock."""
+    if _inflight:
+        _overlap(task, _getframe(2), request)
+    _inflight[task] = True
+    try:
+        return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
+    finally:
+        _inflight.pop(task, None)
+
+
+_GUARD_CODES = frozenset({_guarded_call.__code__, _user_action.__code__})

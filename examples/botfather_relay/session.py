@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # "Use this token to access the HTTP API:\n123456:AAE..." -- BotFather's answer to a good username.
-_TOKEN = re.compile(r"(\d+:[A-Za-z0-9_-]+)")
+_TOKEN = re.compile(r"\b(\d{5,}:[A-Za-z0-9_-]{30,})")
 # How many unrelated incoming messages a conversation step skips before giving up: a late reply to an
 # earlier plain message can arrive after "/newbot" was sent.
 _MAX_SKIPPED = 5
@@ -151,9 +151,11 @@ class BotFatherSession:
         async with self.telethon_lock:
             await self.client.connect()
             if not await self.client.is_user_authorized():
+                where = getattr(self.client.session, "filename", "in memory")
                 raise NotAuthorizedError(
-                    "the session is not logged in to Telegram: log in once with Telethon's "
-                    "client.start() on this session file, or run offline (RELAY_OFFLINE=1)"
+                    f"the session {where!r} is not logged in to Telegram: "
+                    "log in once with `python -m examples.botfather_relay login` (relay stopped), "
+                    "or run offline (RELAY_OFFLINE=1)"
                 )
             await self.client.get_input_entity(self.bot)
 

@@ -30,6 +30,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..names import ModuleNames
+    from .base import PythonModule
 
 __all__ = [
     "SERVER_ENV",
@@ -558,6 +563,21 @@ def analyze_command(
             rest = words[1:]
             if rest and rest[0].text == "compose":
                 rest = rest[1:]
+            if rest and rest[0].text in ("up", "scale"):
+                # `docker compose up --scale relay=3`: three containers on one account.
+                for k, word in enumerate(rest):
+                    scale = None
+                    if word.text == "--scale" and k + 1 < len(rest):
+                        scale, end = rest[k + 1], rest[k + 1].end
+                    elif word.text.startswith("--scale=") or (rest[0].text == "scale" and k):
+                        scale, end = word, word.end
+                    if scale is not None and "=" in scale.text:
+                        count = workers_value(scale.text.partition("=")[2], variables)
+                        setting = f"--scale {scale.text}" if scale is not word else word.text
+                        issue = workers_issue("docker compose", setting, count, word.start, end)
+                        if issue is not None:
+                            issues.append(issue)
+                return issues
             if not rest or rest[0].text not in ("run", "exec"):
                 return issues
             for k, word in enumerate(rest):
@@ -790,3 +810,19 @@ class ConstantTable:
         if len(hits) == 1:
             return self.values[hits[0]]
         return NAMES_UNKNOWN
+
+
+_LAST_NAMES: list[tuple[object, object]] = []
+
+
+def names_of(module: PythonModule) -> ModuleNames:
+    """The module's name resolver, built once for the families that run on it one after another."""
+    from ..names import ModuleNames
+
+    if _LAST_NAMES and _LAST_NAMES[0][0] is module.tree:
+        names = _LAST_NAMES[0][1]
+        assert isinstance(names, ModuleNames)
+        return names
+    names = ModuleNames.build(module.tree, module.module_name, module.is_package)
+    _LAST_NAMES[:] = [(module.tree, names)]
+    return names

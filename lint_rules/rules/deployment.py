@@ -24,9 +24,9 @@ import libcst as cst
 from ..config import Config
 from ..discovery import glob_match
 from ..model import Finding
-from ..names import UNKNOWN, ModuleNames, iter_child_nodes, resolve_constant
+from ..names import UNKNOWN, iter_child_nodes, resolve_constant
 from . import _commands as cmd
-from ._commands import ConfigRef, Issue, Word
+from ._commands import ConfigRef, Issue, Word, names_of
 from .base import Family, FileResult, PythonModule, Rule, TextFile
 
 __all__ = ["DeploymentFamily", "ReloadEnabled", "SeveralWorkers"]
@@ -92,7 +92,8 @@ class SeveralWorkers(Rule):
         "Reports a server started with more than one worker process: `--workers 4`, `-w 4`, "
         '`workers=4`, `WEB_CONCURRENCY=4`, `UVICORN_WORKERS`, `GUNICORN_CMD_ARGS="-w 4"`, '
         "gunicorn config `workers = cpu_count() * 2 + 1`, hypercorn `config.workers = 2`, gunicorn "
-        'custom applications\' `{"workers": 4}` options, in Python code and in ' + _FILES + " "
+        'custom applications\' `{"workers": 4}` options, compose/Kubernetes `replicas: 3`, '
+        "`docker compose up --scale relay=3`, in Python code and in " + _FILES + " "
         "`--workers 1` and gunicorn without `-w` are fine." + _POLICY
     )
     why = (
@@ -650,7 +651,43 @@ def _yaml_file(source: str, refs: list[ConfigRef]) -> list[Issue]:
     for doc in parse_yaml(source):
         for mapping in _mappings(doc):
             issues.extend(_yaml_service(mapping, refs))
+        services = doc.get("services") if isinstance(doc, YMap) else None
+        units = [v for _, v in services.items] if isinstance(services, YMap) else [doc]
+        for unit in units:
+            issues.extend(_replicas(unit))
     return _dedupe(issues)
+
+
+_SERVER_WORD = re.compile(r"\b(?:uvicorn|gunicorn|hypercorn|fastapi)\b")
+
+
+def _replicas(unit: YNode) -> list[Issue]:
+    """compose ``deploy: replicas: 3``/``scale: 3``, Kubernetes ``replicas: 3`` of *our* service.
+
+    Each replica is one more process on the same account (a shared volume, or a copied auth key).
+    Only a unit (a compose service, a Kubernetes document) built from this project (``build:``) or
+    running a server counts: three Redis replicas are none of our business.
+    """
+    mappings = list(_mappings(unit))
+    ours = any(m.get("build") is not None for m in mappings[:1]) or any(
+        _SERVER_WORD.search(word.text)
+        for m in mappings
+        for key in ("command", "entrypoint", "args")
+        for words in _yaml_commands(m.get(key))
+        for word in words
+    )
+    issues: list[Issue] = []
+    if not ours:
+        return issues
+    for m in mappings:
+        for name, value in m.items:
+            if name.text in ("replicas", "scale") and isinstance(value, YScalar):
+                count = cmd.workers_value(value.text)
+                setting = f"{name.text}: {value.text}"
+                issue = cmd.workers_issue("the deployment", setting, count, name.start, value.end)
+                if issue is not None:
+                    issues.append(issue)
+    return issues
 
 
 def _mappings(node: YNode) -> Iterator[YMap]:
@@ -818,6 +855,35 @@ _GUNICORN_APPS = {
 _CONFIG_NAMES = {"workers": "workers", "reload": "reload", "use_reloader": "reload"}
 
 
+_IMPORT_ROOTS = re.compile(
+    r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([\w., \t]+))", re.M
+)
+#: Import roots whose calls TG200/TG201 inspect, and the text a relevant call needs besides.
+_ROOT_HINTS: Mapping[str, tuple[str, ...]] = {
+    "uvicorn": ("",),
+    "gunicorn": ("",),
+    "hypercorn": ("",),
+    "subprocess": ("",),
+    "os": ("environ", "exec", "system(", "spawn", "popen", "putenv"),
+    "asyncio": ("create_subprocess",),
+    "anyio": ("_process",),
+    "trio": ("_process",),
+}
+
+
+def _needs_walk(source: str) -> bool:
+    """Whether a call or assignment TG200/TG201 inspect can occur: every one resolves through an
+    import of a module in ``_ROOT_HINTS`` (a cheap text check spares the walk of most modules)."""
+    for m in _IMPORT_ROOTS.finditer(source):
+        modules = [m.group(1)] if m.group(1) else m.group(2).split(",")
+        for module in modules:
+            root = module.strip().split(".")[0].split(" ")[0]
+            hints = _ROOT_HINTS.get(root)
+            if hints is not None and any(h in source for h in hints):
+                return True
+    return False
+
+
 def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     stack = [node]
     while stack:
@@ -829,7 +895,7 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 class _PythonScan:
     def __init__(self, module: PythonModule) -> None:
         self.module = module
-        self.names = ModuleNames.build(module.tree, module.module_name, module.is_package)
+        self.names = names_of(module)
         self.findings: list[Finding] = []
         self.facts = DeploymentFacts(module_name=module.module_name)
         self.gunicorn_apps = self._gunicorn_apps()
@@ -864,11 +930,13 @@ class _PythonScan:
         self.findings.append(Finding(self.module.path, *where, code, message))
 
     def run(self) -> FileResult:
-        for node in _walk(self.module.tree):
-            if isinstance(node, cst.Call):
-                self.call(node)
-            elif isinstance(node, cst.Assign):
-                self.assign(node)
+        if _needs_walk(self.module.source):
+            for node in _walk(self.module.tree):
+                t = type(node)  # not isinstance: libcst nodes are ABCs, and this runs per node
+                if t is cst.Call:
+                    self.call(node)  # type: ignore[arg-type]
+                elif t is cst.Assign:
+                    self.assign(node)  # type: ignore[arg-type]
         self.config_module()
         constants: dict[str, object] = {
             k: v
@@ -1043,6 +1111,10 @@ class _PythonScan:
                 q = self.names.qualified_name(value.func)
                 if q in _CONFIG_CLASSES:
                     return q
+                # hypercorn's alternative constructors: Config.from_toml(...), .from_mapping(...)
+                owner, _, method = (q or "").rpartition(".")
+                if owner in _CONFIG_CLASSES and method.startswith("from_"):
+                    return owner
             if b.annotation is not None:
                 q = self.names.qualified_name(b.annotation)
                 if q in _CONFIG_CLASSES:
@@ -1159,7 +1231,12 @@ class _PythonScan:
     def argv(self, elements: list[cst.BaseExpression], anchor: cst.CSTNode | None) -> None:
         words = []
         for i, element in enumerate(elements):
-            v = self.value(element) if not isinstance(element, cst.StarredElement) else cmd.UNKNOWN
+            v: object = cmd.UNKNOWN
+            if not isinstance(element, cst.StarredElement):
+                v = self.text_of(element)
+                v = cmd.UNKNOWN if v is None else v
+                if v is cmd.UNKNOWN:
+                    v = self.value(element)
             if (
                 isinstance(element, (cst.Attribute, cst.Name))
                 and self.names.qualified_name(element) == "sys.executable"
@@ -1193,14 +1270,33 @@ class _PythonScan:
             and node.args
         ):
             target = node.args[0].value
-        text = self.value(target)
-        if not isinstance(text, str):
+        text = self.text_of(target)
+        if text is None:
             return
         refs: list[ConfigRef] = []
         for issue in cmd.analyze_shell(text, None, {}, refs):
-            self.emit(issue.code, self.where(target), issue.message)
+            self.emit(issue.code, self.where(target), issue.message.replace(_PART, "{...}"))
         for ref in refs:
             self.facts.config_refs.append((ref.server, ref.target, self.where(target)))
+
+    def text_of(self, expr: cst.BaseExpression) -> str | None:
+        """A command string: a constant, or an f-string whose unknown parts become ``_PART``
+        (``f"uvicorn app:app --workers {n}"`` cannot be verified; the rest of it still can)."""
+        value = self.value(expr)
+        if isinstance(value, str):
+            return value
+        if isinstance(expr, cst.FormattedString):
+            parts: list[str] = []
+            for part in expr.parts:
+                if isinstance(part, cst.FormattedStringText):
+                    parts.append(part.value)
+                else:
+                    assert isinstance(part, cst.FormattedStringExpression)
+                    v = self.value(part.expression)
+                    plain = isinstance(v, (str, int)) and not isinstance(v, bool)
+                    parts.append(str(v) if plain and not part.format_spec else _PART)
+            return "".join(parts)
+        return None
 
     # gunicorn / hypercorn configuration modules
 
@@ -1229,6 +1325,10 @@ class _PythonScan:
                     )
 
 
+#: An unknown part of an f-string command: a shell variable the analysis cannot resolve.
+_PART = "${__expr__}"
+
+
 def _plain(v: object) -> bool:
     return isinstance(v, (str, int, float)) or v is None
 
@@ -1241,6 +1341,7 @@ def _code(module: PythonModule, node: cst.CSTNode) -> str:
 def _unknown_text(
     message: str, module: PythonModule, elements: Sequence[cst.BaseExpression], issue: Issue
 ) -> str:
+    message = message.replace(_PART, "{...}")
     if "$__unknown__" not in message:
         return message
     last = elements[max(issue.end - 1, issue.start)]

@@ -19,8 +19,14 @@ Decisions (documented in the rule docs too):
   ``__main__`` block or any other function.
 * A call inside ``create_task``/``ensure_future``/``gather``/``shield``/``wait_for``/``TaskGroup.create_task``
   /``run_coroutine_threadsafe``/``start_soon`` runs in another task, which does not hold the lock, even
-  when written under it. ``asyncio.wait_for`` runs its coroutine in a new task before Python 3.12, so it
-  counts as one (use ``asyncio.timeout()`` inside the lock instead).
+  when written under it; such an action is reported where it is, whoever calls its function.
+  ``asyncio.wait_for`` runs its coroutine in a new task before Python 3.12, so it counts as one (use
+  ``asyncio.timeout()`` inside the lock instead); conversation waits (``get_response``...) send no
+  request and are exempt there. ``asyncio.run(main())`` / ``run_until_complete(main())`` make ``main``
+  an entry point.
+* The fix wraps the smallest enclosing statement, one per finding; never in sync code, at module level,
+  in another task, around a ``yield``, or around a statement that starts or gathers tasks (holding the
+  lock while awaiting tasks that wait for it would deadlock).
 * An action under another lock (a module-level ``asyncio.Lock``...) is still TG100: the norm is one
   global lock; the message suggests ``telethon_lock`` or adding the name to ``lock-names``.
 * An action under a lock created per call is TG101 (reported at the lock), not TG100.
@@ -131,6 +137,7 @@ class ModuleFacts:
     locks: list[LockUse] = field(default_factory=list)
     lock_defs: dict[str, Pos] = field(default_factory=dict)  # module global name -> definition
     state_attrs: dict[str, list[Desc]] = field(default_factory=dict)  # `app.state.x = value`
+    event_funcs: frozenset[str] = frozenset()  # functions passed to `add_event_handler`
 
 
 # ---------------------------------------------------------------------------------------- constants
@@ -303,10 +310,19 @@ class _Analyzer:
         self.lambdas: list[tuple[cst.Lambda, _Ctx]] = []
         self.fn_scope: dict[CSTNode, Scope] = {}
         self.event_handlers: set[CSTNode] = set()
+        self.event_funcs: set[str] = set()
         self.route_handlers: set[CSTNode] = set()
         self.registered: set[CSTNode] = set()
         self.serialized: set[CSTNode] = set()
         self._desc_guard: set[int] = set()
+        self._name_guard: set[int] = set()
+        self._cut = False
+        # Memos of desc() by node / binding-list id: enabled once the walk is complete (facts()),
+        # since descriptors of event-handler parameters depend on registrations seen in the walk.
+        self._memo: dict[int, Desc | None] | None = None
+        self._name_memo: dict[int, Desc | None] = {}
+        self._lock_guard: set[int] = set()
+        self._attr_map: dict[tuple[str, str], list[cst.BaseExpression]] | None = None
         bare = [n for n in self.config.lock_names if "." not in n]
         self.lock_bare = frozenset(bare)
         self.lock_dotted = tuple(n for n in self.config.lock_names if "." in n)
@@ -518,15 +534,20 @@ class _Analyzer:
             isinstance(func, cst.Attribute)
             and func.attr.value == "add_event_handler"
             and call.args
-            and isinstance(call.args[0].value, cst.Name)
+            and isinstance(call.args[0].value, (cst.Name, cst.Attribute))
+            and not isinstance(call.args[0].value, cst.SimpleString)
         ):
-            # `client.add_event_handler(handler, events.X)`: handler's first parameter is an event.
-            found = self.names.lookup(
-                call.args[0].value.value, self.names.scope_of(call.args[0].value)
-            )
-            for b in found[1] if found is not None else ():
-                if isinstance(b.node, cst.FunctionDef):
-                    self.event_handlers.add(b.node)
+            # `client.add_event_handler(handler, events.X)`: handler's first parameter is an event
+            # (the handler may live in another module: recorded by name for the project pass).
+            handler = call.args[0].value
+            if isinstance(handler, cst.Name):
+                found = self.names.lookup(handler.value, self.names.scope_of(handler))
+                for b in found[1] if found is not None else ():
+                    if isinstance(b.node, cst.FunctionDef):
+                        self.event_handlers.add(b.node)
+            hq = self.names.qualified_name(handler)
+            if hq is not None:
+                self.event_funcs.add(hq)
         if isinstance(func, cst.Attribute) and func.attr.value in _METHOD_NAMES:
             self.sites.append(_RawSite(func.value, func.attr.value, call, ctx))
         elif isinstance(func, (cst.Name, cst.Attribute)) and call.args:
@@ -582,6 +603,17 @@ class _Analyzer:
 
     # ------------------------------------------------------------------ locks
 
+    def _attr_values(self) -> dict[tuple[str, str], list[cst.BaseExpression]]:
+        """``self.x = value`` assignments of this module, by (class, attribute)."""
+        if self._attr_map is None:
+            self._attr_map = {}
+            for aa in self.names.attribute_assignments:
+                owner = self.desc(aa.target.value)
+                if owner is not None and owner[0] == "inst" and aa.value is not None:
+                    key = (owner[1], aa.target.attr.value)
+                    self._attr_map.setdefault(key, []).append(aa.value)
+        return self._attr_map
+
     def _lock_of(self, expr: CSTNode, ctx: _Ctx | None) -> _RawLock | None:
         names = self.names
         func = ctx.func if ctx is not None else None
@@ -611,6 +643,21 @@ class _Analyzer:
                         return _RawLock("local", expr.value, expr, func)
         if q is not None and q.startswith("telethon_guard.") and q.endswith(".telethon_lock"):
             return _RawLock("telethon", _TELETHON_LOCK, expr, func)
+        if isinstance(expr, cst.Attribute) and id(expr) not in self._lock_guard:
+            # `self._lock` assigned `telethon_lock` in this module: the telethon lock.
+            base = self.desc(expr.value)
+            values = (
+                self._attr_values().get((base[1], final), []) if base and base[0] == "inst" else []
+            )
+            self._lock_guard.add(id(expr))
+            try:
+                kinds = {getattr(self._lock_of(v, ctx), "kind", None) for v in values}
+            finally:
+                self._lock_guard.discard(id(expr))
+            if values and kinds == {"telethon"}:
+                return _RawLock(
+                    "telethon", f"{self.module.module_name}:{self._code(expr)}", expr, func
+                )
         # Only a module-level name is a known lock object; `self.lock` or `state.lock` may hold any
         # lock, so its identity is marked unknown (with ":"), and TG102 never counts it.
         text = self._code(expr)
@@ -631,13 +678,23 @@ class _Analyzer:
         if expr is None:
             return None
         key = id(expr)
+        memo = self._memo if scope is None else None  # parsed string annotations are transient
+        if memo is not None and key in memo:
+            return memo[key]
         if key in self._desc_guard:
+            self._cut = True
             return None
         self._desc_guard.add(key)
+        cut_before, self._cut = self._cut, False
         try:
-            return self._desc(expr, scope)
+            out = self._desc(expr, scope)
         finally:
             self._desc_guard.discard(key)
+        # Memoize only results that no cycle cut short.
+        if memo is not None and not self._cut:
+            memo[key] = out
+        self._cut = self._cut or cut_before
+        return out
 
     def _desc(self, expr: CSTNode, scope: Scope | None) -> Desc | None:
         names = self.names
@@ -662,7 +719,10 @@ class _Analyzer:
                 return ("attr", base[1], attr)
             if k in ("qual", "func", "class"):
                 return ("qual", f"{base[1]}.{attr}")
-            return None
+            if k == "client":
+                return None
+            # An attribute of an object resolved in the project pass (`tg.client`, `get().client`).
+            return ("dot", attr, *base)
         if isinstance(expr, cst.Await):
             return self.desc(expr.expression, scope)
         if isinstance(expr, cst.Call):
@@ -704,14 +764,28 @@ class _Analyzer:
                 return ("qual", f"{self.names.star_imports[0]}.{name}")
             return None
         defining, bindings = found
-        descs: set[Desc] = set()
-        for b in bindings:
-            d = self._desc_binding(b, defining)
-            if d is not None:
-                descs.add(d)
-        if len(descs) == 1:
-            return next(iter(descs))
-        return None
+        key = id(bindings)
+        memo = self._name_memo if self._memo is not None else None
+        if memo is not None and key in memo:
+            return memo[key]
+        if key in self._name_guard:
+            self._cut = True
+            return None
+        self._name_guard.add(key)
+        cut_before, self._cut = self._cut, False
+        try:
+            descs: set[Desc] = set()
+            for b in bindings:
+                d = self._desc_binding(b, defining)
+                if d is not None:
+                    descs.add(d)
+        finally:
+            self._name_guard.discard(key)
+        out = next(iter(descs)) if len(descs) == 1 else None
+        if memo is not None and not self._cut:
+            memo[key] = out
+        self._cut = self._cut or cut_before
+        return out
 
     def _desc_binding(self, b: Binding, defining: Scope) -> Desc | None:
         kind = b.kind
@@ -739,6 +813,9 @@ class _Analyzer:
                         return ("inst", parent.qualname)
                     if fn in self.event_handlers:
                         return EVENT
+                    if parent is None or parent.kind != "class":
+                        # Maybe an event handler registered from another module.
+                        return ("param0", defining.qualname)
             return None
         if kind in ("assign", "annassign", "walrus", "with"):
             if b.annotation is not None:
@@ -809,6 +886,7 @@ class _Analyzer:
     # ------------------------------------------------------------------ facts
 
     def facts(self) -> ModuleFacts:
+        self._memo = {}
         names = self.names
         module = self.module
         facts = ModuleFacts(module.path, module.module_name)
@@ -851,10 +929,11 @@ class _Analyzer:
                     fix_stmts.append(rc.ctx.stmt)  # type: ignore[arg-type]
         wanted.extend(lk.node for lk in self.locks)
         unique_stmts = list(dict.fromkeys(fix_stmts))
-        strings = {st: _multiline_strings(st) for st in unique_stmts}
+        # One walk per statement: its multi-line strings, or None when it must not be wrapped.
+        strings = {st: self._wrappable(st) for st in unique_stmts}
         wanted.extend(unique_stmts)
         for lst in strings.values():
-            wanted.extend(lst)
+            wanted.extend(lst or ())
         last_import = self._import_anchor()
         if last_import is not None:
             wanted.append(last_import)
@@ -915,6 +994,7 @@ class _Analyzer:
         for name, node in lock_def_nodes.items():
             facts.lock_defs[name] = _pos(ranges[node])
         facts.refs = frozenset(self.refs)
+        facts.event_funcs = frozenset(self.event_funcs)
 
         # Module globals, imports, classes and functions: the project-wide index.
         scope = names.module_scope
@@ -987,7 +1067,16 @@ class _Analyzer:
     def _callee(self, func: CSTNode) -> tuple[object, ...] | None:
         if isinstance(func, cst.Attribute):
             recv = self.desc(func.value)
-            if recv is not None and recv[0] in ("inst", "attr", "call", "mcall", "res", "qual"):
+            if recv is not None and recv[0] in (
+                "inst",
+                "attr",
+                "call",
+                "mcall",
+                "res",
+                "qual",
+                "dot",
+                "state",
+            ):
                 # `obj.m()`: a method of obj's class, or (obj a module) the function `mod.m`.
                 return ("method", recv, func.attr.value)
         q = self.names.qualified_name(func)
@@ -1045,13 +1134,13 @@ class _Analyzer:
     def _wrap_fix(
         self,
         stmt: CSTNode,
-        strings: list[CSTNode],
+        strings: list[CSTNode] | None,
         ranges: Mapping[CSTNode, Any],
         lines: list[str],
         import_edit: Edit | None,
     ) -> Fix | None:
         """Wrap ``stmt`` in ``async with telethon_lock:`` (re-indented text; comments kept)."""
-        if _contains_yield(stmt) or stmt not in ranges or self._spawns(stmt):
+        if strings is None or stmt not in ranges:
             return None
         r = ranges[stmt]
         start, end = r.start.line, r.end.line
@@ -1075,16 +1164,31 @@ class _Analyzer:
         edits = (import_edit, wrap) if import_edit is not None else (wrap,)
         return Fix("wrap the statement in `async with telethon_lock:`", edits)
 
-    def _spawns(self, stmt: CSTNode) -> bool:
-        """Whether ``stmt`` starts or gathers tasks: holding the lock while awaiting tasks that take
-        it would deadlock, so such a statement is never wrapped."""
+    def _wrappable(self, stmt: CSTNode) -> list[CSTNode] | None:
+        """The multi-line strings in ``stmt`` (kept unindented), or None when it must not be wrapped:
+        it yields (an async generator would hold the lock across the yield) or starts/gathers tasks
+        (holding the lock while awaiting tasks that take it deadlocks)."""
+        strings: list[CSTNode] = []
         stack = [stmt]
         while stack:
             n = stack.pop()
-            if isinstance(n, cst.Call) and self._spawner(n.func) is not None:
-                return True
+            t = type(n)
+            if t is cst.SimpleString or t is cst.FormattedString:
+                strings.append(n)
+                if t is cst.SimpleString:
+                    continue
+            elif t is cst.Yield:
+                return None
+            elif t is cst.Call and self._spawner(n.func) is not None:  # type: ignore[attr-defined]
+                return None
+            elif t is cst.FunctionDef or t is cst.Lambda or t is cst.ClassDef:
+                continue
             stack.extend(iter_child_nodes(n))
-        return False
+        return [
+            n
+            for n in strings
+            if isinstance(n, cst.FormattedString) or "\n" in n.value or "\r" in n.value  # type: ignore[attr-defined]
+        ]
 
     def _lock_def_nodes(self) -> dict[str, CSTNode]:
         out: dict[str, CSTNode] = {}
@@ -1118,36 +1222,6 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _contains_yield(node: CSTNode) -> bool:
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, cst.Yield):
-            return True
-        if isinstance(n, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-            continue
-        stack.extend(iter_child_nodes(n))
-    return False
-
-
-def _multiline_strings(node: CSTNode) -> list[CSTNode]:
-    out: list[CSTNode] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (cst.SimpleString, cst.FormattedString)):
-            code = (
-                n.value
-                if isinstance(n, cst.SimpleString)
-                else "".join(p.value for p in n.parts if isinstance(p, cst.FormattedStringText))
-            )
-            if "\n" in code or "\r" in code or isinstance(n, cst.FormattedString):
-                out.append(n)
-            continue
-        stack.extend(iter_child_nodes(n))
-    return out
-
-
 # ---------------------------------------------------------------------------------------- project
 
 
@@ -1164,6 +1238,7 @@ class _Project:
         self.exports: dict[str, str] = {}
         self.lock_defs: dict[str, tuple[str, Pos]] = {}
         self.state_attrs: dict[str, list[Desc]] = {}
+        self.event_funcs: set[str] = set()
         self.refs: set[str] = set()
         for m in self.mods:
             prefix = m.module + "." if m.module else ""
@@ -1179,6 +1254,8 @@ class _Project:
             for name, descs in m.state_attrs.items():
                 self.state_attrs.setdefault(name, []).extend(descs)
         for m in self.mods:
+            self.event_funcs.update(self.canon(q) for q in m.event_funcs)
+        for m in self.mods:
             self.refs.update(self.canon(r) for r in m.refs)
         self.factories = {self.canon(f) for f in config.client_factories} | set(
             config.client_factories
@@ -1186,6 +1263,7 @@ class _Project:
         self.exempt = frozenset(config.exempt_methods)
         self._kind_memo: dict[Desc, str | None] = {}
         self._need_memo: dict[str, tuple[str, str, int] | None] = {}
+        self._cycle_cut = False
         self.sites_by_func: dict[str | None, list[tuple[Site, ModuleFacts, int]]] = {}
         self.calls_by_func: dict[str | None, list[tuple[CallSite, ModuleFacts]]] = {}
         self.callers: dict[str, list[tuple[CallSite, ModuleFacts]]] = {}
@@ -1256,6 +1334,17 @@ class _Project:
         for c in self.mro(cls):
             if c in self.classes and name in self.classes[c][1]:
                 return self.classes[c][1][name]
+        # A property: what the method returns.
+        m = self.method(cls, name)
+        return self.funcs[m][0].returns if m is not None else None
+
+    def _split_global(self, q: str) -> Desc | None:
+        """``mod.obj.attr`` where ``mod.obj`` is a module global or a class: the attribute."""
+        head, _, last = q.rpartition(".")
+        if head in self.globals:
+            return ("dot", last, *self.globals[head])
+        if head in self.classes:
+            return self.attr(head, last)
         return None
 
     def class_of(self, d: Desc, depth: int = 0) -> str | None:
@@ -1274,9 +1363,16 @@ class _Project:
             return None
         if k == "qual":
             q = self.canon(d[1])
-            return self.class_of(self.globals[q], depth + 1) if q in self.globals else None
+            if q in self.globals:
+                return self.class_of(self.globals[q], depth + 1)
+            g = self._split_global(q)
+            return self.class_of(g, depth + 1) if g is not None else None
         if k == "attr":
             a = self.attr(d[1], d[2])
+            return self.class_of(a, depth + 1) if a is not None else None
+        if k == "dot":
+            owner = self.class_of(tuple(d[2:]), depth + 1)
+            a = self.attr(owner, d[1]) if owner is not None else None
             return self.class_of(a, depth + 1) if a is not None else None
         if k == "mcall":
             m = self.method(d[1], d[2])
@@ -1307,11 +1403,23 @@ class _Project:
                     out = self.kind(self.funcs[q][0].returns, depth + 1)
         elif k == "qual":
             q = self.canon(d[1])
-            head, _, last = q.rpartition(".")
             if q in self.globals:
                 out = self.kind(self.globals[q], depth + 1)
-            elif head in self.classes:  # a class attribute: `Relay.client`
-                out = self.kind(self.attr(head, last), depth + 1)
+            else:  # `mod.obj.client`, or a class attribute `Relay.client`
+                out = self.kind(self._split_global(q), depth + 1)
+        elif k == "dot":
+            inner = tuple(d[2:])
+            ik = self.kind(inner, depth + 1)
+            if ik == "event":
+                out = "client" if d[1] == "client" else "message" if d[1] == "message" else None
+            elif ik in ("message", "conv"):
+                out = "client" if d[1] == "client" else None
+            else:
+                owner = self.class_of(inner, depth + 1)
+                if owner is not None:
+                    out = self.kind(self.attr(owner, d[1]), depth + 1)
+        elif k == "param0":  # the first parameter of a function registered as an event handler
+            out = "event" if self.canon(d[1]) in self.event_funcs else None
         elif k == "state":
             kinds = {self.kind(sd, depth + 1) for sd in self.state_attrs.get(d[1], [])}
             kinds.discard(None)
@@ -1325,7 +1433,12 @@ class _Project:
             elif self.class_kind(d[1]) is not None:
                 out = _result_kind(self.class_kind(d[1]), d[2])
         elif k == "res":
-            out = _result_kind(self.kind(tuple(d[2:]), depth + 1), d[1])
+            inner = tuple(d[2:])
+            out = _result_kind(self.kind(inner, depth + 1), d[1])
+            owner = self.class_of(inner, depth + 1) if out is None else None
+            m = self.method(owner, d[1]) if owner is not None else None
+            if m is not None:
+                out = self.kind(self.funcs[m][0].returns, depth + 1)
         self._kind_memo[d] = out
         return out
 
@@ -1375,8 +1488,11 @@ class _Project:
         if qual in self._need_memo:
             return self._need_memo[qual]
         if qual in stack:
+            self._cycle_cut = True
             return None
         stack = stack | {qual}
+        cut_before = self._cycle_cut
+        self._cycle_cut = False
         found: tuple[str, str, int] | None = None
         reported_covers: set[tuple[str, int]] = set()
         for s, m, i in self.sites_by_func.get(qual, []):
@@ -1398,8 +1514,10 @@ class _Project:
                     if inner is not None:
                         found = inner
                         break
-        if len(stack) == 1:
+        # A witness is always valid; "no action" only when no cycle was cut below this call.
+        if found is not None or not self._cycle_cut:
             self._need_memo[qual] = found
+        self._cycle_cut = self._cycle_cut or cut_before
         return found
 
     def findings(self) -> list[Finding]:
@@ -1601,12 +1719,18 @@ class TelethonActionOutsideLock(Rule):
         "The lock is held by `async with telethon_lock` (imported from telethon_guard, or any name in "
         "`lock-names`), several items in one `async with`, `await telethon_lock.acquire()` ... "
         "`finally: telethon_lock.release()`, or `@serialized`. A project function whose actions run "
-        "unlocked and which project code calls is a helper: each call site without the lock is "
-        "reported instead, across modules. Lifecycle calls (connect, start, disconnect, "
-        "run_until_disconnected) are reported only inside request and event handlers. Calls inside "
-        "`create_task`/`gather`/`ensure_future`/`wait_for`/`shield`/`TaskGroup.create_task` run in "
-        "another task, which does not hold the lock. Fixable: the statement is wrapped in "
-        "`async with telethon_lock:` and the import added."
+        "unlocked and which project code calls (and never passes as a callback) is a helper: each "
+        "call site without the lock is reported instead, across modules, transitively. Functions "
+        "never called directly -- route and event handlers, callbacks, `main` run by `asyncio.run()` "
+        "-- are entry points: their actions are reported where they are. Lifecycle calls (connect, "
+        "start, disconnect, run_until_disconnected) are reported only inside request and event "
+        "handlers (never in a lifespan, startup handler or `__main__`). Coroutines handed to "
+        "`create_task`/`ensure_future`/`gather`/`wait_for` (a new task before Python 3.12)/`shield`/"
+        "`TaskGroup.create_task`/`run_coroutine_threadsafe` run in another task, which does not hold "
+        "the lock even when started under it. An action under any other lock is reported too (add "
+        "that lock to `lock-names` if it really is your one global lock). Fixable when sound (inside "
+        "an `async def`, not a generator's `yield`, not a statement that awaits tasks): the smallest "
+        "enclosing statement is wrapped in `async with telethon_lock:` and the import added."
     )
     why = (
         "Two Telethon actions in flight at once race on the account's session: SQLite 'database is "

@@ -29,8 +29,8 @@ import libcst as cst
 
 from ..config import Config
 from ..model import Finding
-from ..names import UNKNOWN, ModuleNames, iter_child_nodes, resolve_constant
-from ._commands import ConstantTable
+from ..names import UNKNOWN, iter_child_nodes, resolve_constant
+from ._commands import ConstantTable, names_of
 from .base import Family, FileResult, PythonModule, Rule
 
 __all__ = ["ClientPerCall", "SessionsFamily", "SharedSession"]
@@ -130,7 +130,8 @@ class ClientPerCall(Rule):
         "or from such a function (across modules). Not reported: the lifespan, startup handlers, "
         "`__main__` blocks, module level, a factory called once, a cached factory "
         "(`functools.cache`) and the lazy singleton `if _client is None: _client = TelegramClient(...)`. "
-        "Calls from test files (`tests/`, `test_*.py`, `*_test.py`, `conftest.py`) are not counted."
+        "Calls from test files (`tests/`, `test_*.py`, `*_test.py`, `conftest.py`) are not counted, and "
+        "calls from several click/typer subcommands count as one place (one process runs one)."
     )
     why = (
         "Each construction opens the session file again: while an earlier client is still "
@@ -206,6 +207,9 @@ class CallEdge:
     callee: str
     caller: str | None  # None: module level or __main__
     many: bool  # in a loop, or in a handler of its own
+    #: In a CLI subcommand (``@cli.command()``): one process runs one of them, so calls from several
+    #: subcommands count as one place.
+    entry: bool = False
 
 
 @dataclass
@@ -284,7 +288,7 @@ def _maybe_client_class(q: str) -> bool:
 class _Scan:
     def __init__(self, module: PythonModule) -> None:
         self.module = module
-        self.names = ModuleNames.build(module.tree, module.module_name, module.is_package)
+        self.names = names_of(module)
         self.factories = set(module.config.client_factories)
         self.facts = SessionFacts(module.module_name, module.path)
         self.findings: list[Finding] = []
@@ -387,6 +391,16 @@ class _Scan:
                         return f"request handler `{name}`"
         return None
 
+    def is_cli_command(self, fn: cst.FunctionDef) -> bool:
+        """``@cli.command()``/``@click.command()``/typer's ``@app.command()`` in a click/typer module."""
+        if "click" not in self.module.source and "typer" not in self.module.source:
+            return False
+        for dec in fn.decorators:
+            d = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+            if isinstance(d, cst.Attribute) and d.attr.value == "command":
+                return True
+        return False
+
     def is_once(self, fn: cst.FunctionDef) -> bool:
         for dec in fn.decorators:
             d = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
@@ -479,9 +493,10 @@ class _Scan:
             return
         if q in TELETHON_CLIENTS or q in self.factories or _maybe_client_class(q):
             self.construction(q, node, ctx)
-        if not q.startswith("builtins."):
+        if q.split(".", 1)[0] not in _EXTERNAL_ROOTS:  # a project function, maybe
             many = bool(ctx.loops) or ctx.handler is not None
-            self.facts.calls.append(CallEdge(q, None if ctx.main else ctx.qualname, many))
+            entry = isinstance(ctx.function, cst.FunctionDef) and self.is_cli_command(ctx.function)
+            self.facts.calls.append(CallEdge(q, None if ctx.main else ctx.qualname, many, entry))
 
     def method_of_self(self, func: cst.Attribute) -> str | None:
         """``self.method`` inside a class body's method -> ``module.Class.method``."""
@@ -743,6 +758,11 @@ def _per_call_message(session: str, reason: str) -> str:
     )
 
 
+def _places(edges: Sequence[CallEdge]) -> int:
+    entries = sum(1 for e in edges if e.entry)
+    return len(edges) - entries + (1 if entries else 0)
+
+
 def _is_test_file(path: str) -> bool:
     parts = path.split("/")
     name = parts[-1]
@@ -908,8 +928,8 @@ def _per_call(
         short = fn.rsplit(".", 1)[-1] if not fn.endswith(".__init__") else fn.rsplit(".", 2)[-2]
         if fn in handlers:
             reason = f"in `{short}`, which the framework runs on every request or event"
-        elif len(edges) > 1:
-            reason = f"in `{short}`, which is called from {len(edges)} places"
+        elif _places(edges) > 1:
+            reason = f"in `{short}`, which is called from {_places(edges)} places"
         elif any(e.many for e in edges):
             reason = f"in `{short}`, which is called in a loop or a handler"
         elif depth < 20:

@@ -54,16 +54,20 @@ Conversations
 Timing and concurrency
     Each answer arrives ``backend.latency`` seconds after ``send()`` (an asyncio timer on the client's
     loop; settable at any time). Answers and updates reach a client in the order they were produced,
-    like over one connection. ``backend.in_flight`` counts requests between send and answer;
+    like over one connection, so a slow answer also holds up the later ones of that client (not of
+    other clients). ``backend.in_flight`` counts requests between send and answer;
     ``backend.max_in_flight`` is its maximum since creation or ``backend.reset_stats()`` -- 1 means the
     requests were serialised. ``backend.requests`` logs every request that reached the network as a
     :class:`RequestRecord` (``name``, ``request``, ``task``, ``background``, ``client``, ``started``,
     ``finished``, ``error``), Telethon's own background requests (update loop, keep-alive, typing
-    loops: ``background=True``) included.
+    loops: ``background=True``) included. All of it is meant to be used from the clients' event loop
+    thread.
 
 Failures and extensions
     ``backend.fail_next("SendMessageRequest", errors.FloodWaitError(None, capture=120))`` makes the
-    next such request fail (``times=`` for more); the request has no effect. A request with no canned
+    next such request fail (``times=`` for more); the request has no effect. Telethon's own reaction
+    stays real: it sleeps through a flood wait under ``flood_sleep_threshold`` and retries, and after a
+    longer one it refuses that request type itself until the wait is over. A request with no canned
     answer fails with :class:`UnhandledRequestError`, whose message names it and shows how to add an
     answer: ``backend.answer(functions.messages.SendMediaRequest, lambda request: ...)``.
 

@@ -47,6 +47,7 @@ _LIBRARY_DIRS = (
     os.path.abspath(sys.modules["contextlib"].__file__ or "x"),
 )
 
+_TELETHON_DIR, _ASYNCIO_DIR = _LIBRARY_DIRS[0], _LIBRARY_DIRS[1]
 _VECTOR = struct.pack("<I", 0x1CB5C415)
 _BOOL_TRUE = struct.pack("<I", 0x997275B5)
 _BOOL_FALSE = struct.pack("<I", 0xBC799737)
@@ -69,12 +70,16 @@ def wire_copy(request: Any, value: Any) -> Any:
 
     A real sender builds results with ``request.read_result`` (network/mtprotosender.py:646), so the
     client never shares objects with the server; neither may it share them with the backend's history.
-    Answers we cannot serialise (exotic custom answers) are handed over as they are.
+    Plain numbers and lists of them (``Vector<long>`` answers) are handed over as they are; anything
+    else that is not a TL object is a ``TypeError``.
     """
-    try:
-        data = _tl_bytes(value)
-    except TypeError:
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return list(value)
+    data = _tl_bytes(value)
     with BinaryReader(data) as reader:
         if request is None:
             return reader.tgread_object()
@@ -82,12 +87,32 @@ def wire_copy(request: Any, value: Any) -> Any:
 
 
 def _is_background(frame: Any) -> bool:
-    """True when no frame outside Telethon, asyncio and telethon_guard led to this ``send()``."""
+    """True when Telethon itself asked for this ``send()``, not user code.
+
+    Walk the task's coroutine chain up to the event loop (asyncio frames: beyond them is whoever runs
+    the loop). Any frame outside Telethon and telethon_guard is user code (event handlers included).
+    A chain of library frames only is Telethon's own work when its root is a private Telethon
+    coroutine (``_update_loop``, ``_keepalive_loop``, ``_handle_auto_reconnect``, the typing loop,
+    ``_dispatch_update``); a task whose root is a public method (``gather(client.send_message(...))``)
+    was the user's.
+    """
+    root = None
     while frame is not None:
-        if not frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        filename = frame.f_code.co_filename
+        if filename.startswith(_ASYNCIO_DIR):
+            break
+        if not filename.startswith(_LIBRARY_DIRS):
             return False
+        root = frame
         frame = frame.f_back
-    return True
+    if root is None:
+        return False
+    name = root.f_code.co_name
+    return (
+        root.f_code.co_filename.startswith(_TELETHON_DIR)
+        and name.startswith("_")
+        and not name.startswith("__")
+    )
 
 
 class _Pending:
@@ -197,10 +222,20 @@ class FakeSender(MTProtoSender):
         self._fk_pending.add(pending)
         followups: list[Any] = []
         try:
-            pending.result = backend._answer(request, self, followups)
+            answer = backend._answer(request, self, followups)
         except Exception as exc:
             pending.error = exc
-        self._fk_schedule(backend.latency, lambda: self._fk_deliver(pending, followups))
+        else:
+            # Copied now: the answer is what the server state was when it answered.
+            try:
+                pending.result = wire_copy(request, answer)
+            except Exception as exc:
+                pending.error = TypeError(
+                    f"FakeTelegram could not serialise its answer to {record.name} "
+                    f"({type(answer).__name__}) as Telegram would send it: {exc}"
+                )
+        updates = [wire_copy(None, update) for update in followups]
+        self._fk_schedule(backend.latency, lambda: self._fk_deliver(pending, updates))
         return pending.future
 
     def _fk_deliver(self, pending: _Pending, followups: list[Any]) -> None:
@@ -211,7 +246,7 @@ class FakeSender(MTProtoSender):
             if not future.done():
                 future.set_exception(pending.error)
         else:
-            result = wire_copy(pending.request, pending.result)
+            result = pending.result
             if isinstance(result, types.Pong) and self._ping == result.ping_id:
                 self._ping = None
             self._fk_store_own_updates(result)
@@ -231,11 +266,12 @@ class FakeSender(MTProtoSender):
 
     def _fk_put_update(self, update: Any) -> None:
         if self._user_connected and self._updates_queue is not None:
-            self._updates_queue.put_nowait(wire_copy(None, update))
+            self._updates_queue.put_nowait(update)
 
     def push_update(self, update: Any) -> None:
         """Deliver ``update`` to this client after the backend's latency, after earlier answers."""
-        self._fk_schedule(self._fk_backend.latency, lambda: self._fk_put_update(update))
+        copy = wire_copy(None, update)  # each client reads its own objects off the wire
+        self._fk_schedule(self._fk_backend.latency, lambda: self._fk_put_update(copy))
 
     def _fk_schedule(self, delay: float, callback: Callable[[], None]) -> None:
         loop = self._fk_loop
@@ -270,7 +306,12 @@ class FakeSender(MTProtoSender):
         now = loop.time() + _CLOCK_SLACK
         queue = self._fk_queue
         while queue and queue[0][0] <= now:
-            queue.popleft()[1]()
+            try:
+                queue.popleft()[1]()
+            except Exception as exc:  # never let one bad delivery stall the ones behind it
+                loop.call_exception_handler(
+                    {"message": "FakeTelegram failed to deliver an answer", "exception": exc}
+                )
         if queue:
             self._fk_arm(loop)
 
@@ -282,8 +323,9 @@ class FakeSender(MTProtoSender):
             self._fk_timer.cancel()
             self._fk_timer = None
         self._fk_queue.clear()
+        self._fk_last_due = 0.0  # a cancelled slow answer must not hold up the next connection
         for pending in self._fk_pending:
-            self._fk_backend._finished(pending.record, None)
+            self._fk_backend._finished(pending.record, asyncio.CancelledError())
             pending.future.cancel()
         self._fk_pending.clear()
         self._connection = None

@@ -45,8 +45,17 @@ async def test_flood_wait_is_429_with_retry_after(
     assert r.headers["Retry-After"] == "120"
     assert r.json()["error"] == "FloodWaitError"
     assert r.json()["retry_after"] == 120
-    # The relay does not sleep through it holding the lock: the next request goes through.
-    assert (await http.post("/messages", json={"text": "later"})).status_code == 200
+    # No sleeping through it while holding the one lock (flood_sleep_threshold=0): the lock is free,
+    # and Telethon answers the next SendMessage itself, without sending it, until the wait is over.
+    sent_before = len(_backend(app).sent_messages("BotFather"))
+    again = await http.post("/messages", json={"text": "still too fast"})
+    assert again.status_code == 429, again.text
+    assert 0 < int(again.headers["Retry-After"]) <= 120
+    assert len(_backend(app).sent_messages("BotFather")) == sent_before
+    health = (await http.get("/health")).json()
+    assert health["guard"]["holder"] is None
+    # Other requests are not held up.
+    assert (await http.get("/replies", params={"limit": 1})).status_code == 200
 
 
 async def test_other_rpc_errors_are_502_with_their_name(

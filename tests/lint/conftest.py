@@ -87,7 +87,12 @@ def run_console(
     full_env = {**os.environ, **(env or {})}
     full_env.pop("FORCE_COLOR", None)
     return subprocess.run(
-        [sys.executable, "-c", "import sys; from lint_rules.cli import main; sys.exit(main())", *args],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from lint_rules.cli import main; sys.exit(main())",
+            *args,
+        ],
         cwd=cwd,
         input=stdin.decode(),
         capture_output=True,

@@ -38,7 +38,10 @@ BAD_FILES: dict[str, bytes] = {
 EXPECTED = {
     "syntax.py": (3, "syntax error"),
     "indent.py": (3, "syntax error"),
-    "latin.py": (2, "cannot decode as UTF-8, and there is no coding declaration (PEP 263): byte 0xe9 at line 2, column 9"),
+    "latin.py": (
+        2,
+        "cannot decode as UTF-8, and there is no coding declaration (PEP 263): byte 0xe9 at line 2, column 9",
+    ),
     "badcookie.py": (1, "unknown encoding: klingon"),
     "nul.py": (2, "NUL bytes"),
     "deep.py": (2, "nested"),
@@ -68,7 +71,9 @@ def bad_tree(tmp_path: Path) -> Path:
     return root
 
 
-def test_every_bad_file_gets_one_clear_finding_and_the_rest_is_linted(bad_tree: Path, cli: Any) -> None:
+def test_every_bad_file_gets_one_clear_finding_and_the_rest_is_linted(
+    bad_tree: Path, cli: Any
+) -> None:
     r = cli(["lint", "--no-cache", "--format", "json", ".", "missing.py"], bad_tree)
     import json
 
@@ -130,9 +135,16 @@ def test_unreadable_file(tmp_path: Path) -> None:
         if setpriv is None:
             pytest.skip("running as root without setpriv")
         prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
-    code = "import sys; from lint_rules.cli import main; sys.exit(main(['lint', '--no-cache', '.']))"
+    code = (
+        "import sys; from lint_rules.cli import main; sys.exit(main(['lint', '--no-cache', '.']))"
+    )
     r = subprocess.run(
-        [*prefix, sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+        [*prefix, sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert r.returncode == 1
     assert "secret.py:1:1: TG000 cannot read: Permission denied" in r.stdout

@@ -22,9 +22,7 @@ def test_text_output_shows_source_caret_and_summary(tree: Any, cli: Any) -> None
     r = cli(["lint", "--no-cache"], root)
     assert r.code == 1
     lines = r.out.splitlines()
-    assert lines[0] == (
-        "app.py:7:11: TG100 [*] " + lint_source(UNSAFE, "app.py")[0].message
-    )
+    assert lines[0] == ("app.py:7:11: TG100 [*] " + lint_source(UNSAFE, "app.py")[0].message)
     assert lines[1] == " 7 |     await client.send_message('BotFather', text)"
     assert lines[2] == "   |           " + "^" * len("client.send_message('BotFather', text)")
     assert lines[-1] == "Found 1 finding (1 fixable with --fix)."
@@ -41,7 +39,9 @@ def test_clean_tree_exits_0(tree: Any, cli: Any) -> None:
     ("env", "colored"),
     [({"FORCE_COLOR": "1"}, True), ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False), ({}, False)],
 )
-def test_colour_follows_force_color_and_no_color(tree: Any, cli: Any, env: dict[str, str], colored: bool) -> None:
+def test_colour_follows_force_color_and_no_color(
+    tree: Any, cli: Any, env: dict[str, str], colored: bool
+) -> None:
     root = tree({"app.py": UNSAFE})
     r = cli(["lint", "--no-cache"], root, env=env)
     assert ("\x1b[" in r.out) is colored
@@ -55,7 +55,12 @@ def test_json_format_exact_shape(tree: Any, cli: Any) -> None:
     assert len(data) == 1
     item = data[0]
     assert set(item) == JSON_KEYS
-    assert (item["path"], item["line"], item["column"], item["code"]) == ("sub/app.py", 7, 11, "TG100")
+    assert (item["path"], item["line"], item["column"], item["code"]) == (
+        "sub/app.py",
+        7,
+        11,
+        "TG100",
+    )
     assert set(item["fix"]) == {"message", "edits"}
     for edit in item["fix"]["edits"]:
         assert set(edit) == {"line", "column", "end_line", "end_column", "content"}
@@ -78,7 +83,10 @@ def test_github_format_escapes_properties_and_newlines() -> None:
     from lint_rules.output import render_github
 
     out = render_github([Finding("a,b:c.py", 1, 1, 1, 2, "TG100", "50% done\nnext")])
-    assert out == "::error file=a%2Cb%3Ac.py,line=1,col=1,endLine=1,endColumn=2,title=TG100::TG100 50%25 done%0Anext"
+    assert (
+        out
+        == "::error file=a%2Cb%3Ac.py,line=1,col=1,endLine=1,endColumn=2,title=TG100::TG100 50%25 done%0Anext"
+    )
 
 
 def test_sarif_has_the_shape_github_code_scanning_accepts(tree: Any, cli: Any) -> None:
@@ -107,7 +115,10 @@ def test_sarif_has_the_shape_github_code_scanning_accepts(tree: Any, cli: Any) -
         assert loc["artifactLocation"]["uri"] in ("app.py", "Dockerfile")
         region = loc["region"]
         assert region["startLine"] >= 1 and region["startColumn"] >= 1
-        assert (region["endLine"], region["endColumn"]) >= (region["startLine"], region["startColumn"])
+        assert (region["endLine"], region["endColumn"]) >= (
+            region["startLine"],
+            region["startColumn"],
+        )
 
 
 def test_statistics(tree: Any, cli: Any) -> None:
@@ -120,33 +131,57 @@ def test_statistics(tree: Any, cli: Any) -> None:
     assert rows[0][2] == "[*] telethon-action-outside-lock"
     assert r.out.splitlines()[-1] == "Found 3 findings (2 fixable with --fix)."
     j = cli(["lint", "--no-cache", "--statistics", "--format", "json"], root)
-    assert json.loads(j.out)[0] == {"code": "TG100", "name": "telethon-action-outside-lock", "count": 2, "fixable": 2}
+    assert json.loads(j.out)[0] == {
+        "code": "TG100",
+        "name": "telethon-action-outside-lock",
+        "count": 2,
+        "fixable": 2,
+    }
 
 
 def test_explain(tmp_path: Path, cli: Any) -> None:
     r = cli(["lint", "--explain", "tg100"], tmp_path)
     assert r.code == 0
-    for heading in ("# TG100 telethon-action-outside-lock", "## What it does", "## Why is this bad?", "## Example", "## Use instead"):
+    for heading in (
+        "# TG100 telethon-action-outside-lock",
+        "## What it does",
+        "## Why is this bad?",
+        "## Example",
+        "## Use instead",
+    ):
         assert heading in r.out
     bad = cli(["lint", "--explain", "TG999"], tmp_path)
     assert bad.code == 2 and "unknown rule code 'TG999'" in bad.err
 
 
 def test_stdin_with_filename(tmp_path: Path, cli: Any) -> None:
-    r = cli(["lint", "--no-cache", "--format", "json", "-", "--stdin-filename", "svc/relay.py"], tmp_path, stdin=UNSAFE.encode())
+    r = cli(
+        ["lint", "--no-cache", "--format", "json", "-", "--stdin-filename", "svc/relay.py"],
+        tmp_path,
+        stdin=UNSAFE.encode(),
+    )
     assert r.code == 1
     assert [(f["path"], f["code"]) for f in json.loads(r.out)] == [("svc/relay.py", "TG100")]
     text = cli(["lint", "-", "--stdin-filename", "relay.py"], tmp_path, stdin=UNSAFE.encode())
     assert " 7 |     await client.send_message('BotFather', text)" in text.out
-    docker = cli(["lint", "-", "--stdin-filename", "Dockerfile"], tmp_path, stdin=b'CMD uvicorn app:app --reload\n')
+    docker = cli(
+        ["lint", "-", "--stdin-filename", "Dockerfile"],
+        tmp_path,
+        stdin=b"CMD uvicorn app:app --reload\n",
+    )
     assert docker.code == 1 and "Dockerfile:1:" in docker.out and "TG200" in docker.out
-    fixed = cli(["lint", "-", "--stdin-filename", "relay.py", "--fix"], tmp_path, stdin=UNSAFE.encode())
+    fixed = cli(
+        ["lint", "-", "--stdin-filename", "relay.py", "--fix"], tmp_path, stdin=UNSAFE.encode()
+    )
     assert fixed.code == 0 and "async with telethon_lock:" in fixed.out
     assert lint_source(fixed.out, "relay.py") == []
 
 
 def test_fix_is_idempotent_and_relints_clean(tree: Any, cli: Any) -> None:
-    src = UNSAFE + "\n\nasync def read():\n    # keep this comment\n    return await client.get_messages('BotFather', limit=3)\n"
+    src = (
+        UNSAFE
+        + "\n\nasync def read():\n    # keep this comment\n    return await client.get_messages('BotFather', limit=3)\n"
+    )
     root = tree({"app.py": src})
     diff = cli(["lint", "--no-cache", "--diff"], root)
     assert diff.code == 1
@@ -157,7 +192,10 @@ def test_fix_is_idempotent_and_relints_clean(tree: Any, cli: Any) -> None:
     assert fixed.code == 0, fixed.out
     assert "All checks passed" in fixed.out and "2 fixes applied" in fixed.out
     once = (root / "app.py").read_text()
-    assert "# keep this comment" in once and once.count("from telethon_guard import telethon_lock") == 1
+    assert (
+        "# keep this comment" in once
+        and once.count("from telethon_guard import telethon_lock") == 1
+    )
     again = cli(["lint", "--no-cache", "--fix"], root)
     assert again.code == 0 and (root / "app.py").read_text() == once
     assert cli(["lint", "--no-cache", "--diff"], root).code == 0
@@ -175,15 +213,23 @@ def test_fix_keeps_crlf_line_endings(tree: Any, cli: Any) -> None:
 @pytest.mark.parametrize(
     ("pyproject", "expected"),
     [
-        ("[tool.telethon-guard]\nlock_names = ['x']\n", "unknown key 'lock_names'; did you mean 'lock-names'?"),
+        (
+            "[tool.telethon-guard]\nlock_names = ['x']\n",
+            "unknown key 'lock_names'; did you mean 'lock-names'?",
+        ),
         ("[tool.telethon-guard]\nselect = 'TGX'\n", "'TGX' is not a rule code or prefix"),
-        ("[tool.telethon-guard]\nlock-names = 'telethon_lock'\n", "lock-names: expected a list of non-empty strings"),
+        (
+            "[tool.telethon-guard]\nlock-names = 'telethon_lock'\n",
+            "lock-names: expected a list of non-empty strings",
+        ),
         ("[tool.telethon-guard]\nper-file-ignores = ['a']\n", "per-file-ignores: expected a table"),
         ("[tool.telethon-guard]\nselect = ['TG999']\n", "unknown rule code 'TG999'"),
         ("[tool.telethon-guard\nselect = []\n", "not valid TOML"),
     ],
 )
-def test_config_errors_exit_2_naming_file_and_key(tree: Any, cli: Any, pyproject: str, expected: str) -> None:
+def test_config_errors_exit_2_naming_file_and_key(
+    tree: Any, cli: Any, pyproject: str, expected: str
+) -> None:
     root = tree({"pyproject.toml": pyproject, "sub/app.py": UNSAFE})
     r = cli(["lint", "--no-cache", "sub"], root)
     assert r.code == 2
@@ -224,7 +270,9 @@ def test_missing_path_is_exit_2_and_the_rest_is_linted(tree: Any, cli: Any) -> N
     assert "app.py:7:11: TG100" in r.out
 
 
-def test_internal_error_is_one_line_with_a_hint(tree: Any, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_is_one_line_with_a_hint(
+    tree: Any, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tree({"app.py": SAFE})
 
     def explode(*args: Any, **kwargs: Any) -> Any:

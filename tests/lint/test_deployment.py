@@ -238,6 +238,8 @@ def test_hypercorn_config() -> None:
         "config.use_reloader = True\n"
         "other = hypercorn.config.Config.from_mapping({'workers': 4})\n"
         "ok = Config.from_mapping(workers=1, bind=['0.0.0.0:80'])\n"
+        "loaded = Config.from_toml('hypercorn.toml')\n"
+        "loaded.workers = 3\n"
         "class Thing:\n    workers = 1\n"
         "thing = Thing()\n"
         "thing.workers = 8\n"
@@ -246,6 +248,7 @@ def test_hypercorn_config() -> None:
         ("serve.py", "TG201", 4),
         ("serve.py", "TG200", 5),
         ("serve.py", "TG201", 6),
+        ("serve.py", "TG201", 9),
     ]
     files = {
         "hyper_conf.py": "workers = 2\nuse_reloader = True\nreload = True\n",
@@ -571,6 +574,8 @@ COMMANDS = [
     ("docker run --rm -p 8000:8000 img uvicorn app:app --reload", "TG200"),
     ("docker compose run web gunicorn -w 3 app:app", "TG201"),
     ("docker run -e WEB_CONCURRENCY=4 img", "TG201"),
+    ("docker compose up -d --scale relay=3", "TG201"),
+    ("docker-compose up --scale relay=1", None),
     ("fastapi run main.py", None),
     ("fastapi dev --no-reload main.py", None),
     ("python manage.py runserver --workers 4", None),
@@ -723,3 +728,76 @@ def test_string_reload_values_follow_each_server() -> None:
         ("TG200", 1),
         ("TG201", 2),
     ]
+
+
+def test_configured_globs_use_the_exclude_semantics() -> None:
+    files = {
+        "ops/prod/relay.conf": "command=gunicorn -w 2 app:app\n",
+        "ops/k8s/deploy.yml": "spec:\n  containers:\n    - command: [uvicorn, app:app, --reload]\n",
+        "ops/notes.txt": "run uvicorn with --workers 4 in prod\n",
+    }
+    config = Config(deployment_globs=("**/*.conf", "ops/k8s"))
+    assert found(files, config) == [
+        ("ops/k8s/deploy.yml", "TG200", 3),
+        ("ops/prod/relay.conf", "TG201", 1),
+    ]
+
+
+def test_f_string_commands() -> None:
+    src = (
+        "import subprocess, os\n"
+        "n = os.environ['N']\n"
+        "subprocess.run(f'uvicorn app:app --workers {n}', shell=True)\n"
+        "subprocess.run(['uvicorn', 'app:app', f'--workers={n}'])\n"
+        "subprocess.run(f'uvicorn {n} --reload', shell=True)\n"
+        "subprocess.run(f'uvicorn {n} --port {n}', shell=True)\n"
+        "W = 1\n"
+        "subprocess.run(f'gunicorn -w {W} app:app', shell=True)\n"
+    )
+    findings = lint({"m.py": src})
+    assert [(f.code, f.line) for f in findings] == [("TG201", 3), ("TG201", 4), ("TG200", 5)]
+    assert "`--workers {...}` cannot be verified" in findings[0].message
+    assert "`--workers={...}` cannot be verified" in findings[1].message
+
+
+def test_replicas() -> None:
+    files = {
+        "docker-compose.yml": (
+            "services:\n  relay:\n    build: .\n    deploy:\n      replicas: 3\n"  # 1-5
+            "  one:\n    build: .\n    deploy: {replicas: 1}\n"  # 6-8
+            "  old:\n    command: uvicorn app:app\n    scale: 2\n"  # 9-11
+            "  redis:\n    image: redis\n    deploy:\n      replicas: 3\n"  # 12-15
+        ),
+    }
+    findings = lint(files)
+    assert [(f.code, f.line, token(files, f)) for f in findings] == [
+        ("TG201", 5, "replicas: 3"),
+        ("TG201", 11, "scale: 2"),
+    ]
+    assert "3 worker processes" in findings[0].message
+
+
+def test_kubernetes_replicas_of_our_server_only() -> None:
+    files = {
+        "k8s/all.yaml": (
+            "kind: Deployment\n"  # 1
+            "spec:\n"  # 2
+            "  replicas: 2\n"  # 3
+            "  template:\n"  # 4
+            "    spec:\n"  # 5
+            "      containers:\n"  # 6
+            "        - name: relay\n"  # 7
+            '          args: ["uvicorn", "relay.app:app"]\n'  # 8
+            "---\n"  # 9
+            "kind: StatefulSet\n"  # 10
+            "spec:\n"  # 11
+            "  replicas: 3\n"  # 12
+            "  template:\n"  # 13
+            "    spec:\n"  # 14
+            "      containers:\n"  # 15
+            "        - name: redis\n"  # 16
+            "          image: redis:7\n"  # 17
+        )
+    }
+    config = Config(deployment_globs=("k8s/*.yaml",))
+    assert found(files, config) == [("k8s/all.yaml", "TG201", 3)]

@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from lint_rules import Config, Finding, LintError, lint_paths, lint_source
-from lint_rules import engine
+from lint_rules import Config, Finding, LintError, engine, lint_paths, lint_source
 from lint_rules.rules.base import Family, FileResult, PythonModule, Rule, TextFile
 
 from .conftest import REPO, SAFE, UNSAFE, write_tree
@@ -48,7 +47,9 @@ class BoomFamily(Family):
         for number, line in enumerate(src.splitlines(), 1):
             col = line.find("boom(")
             if col != -1 and not line.lstrip().startswith("def "):
-                findings.append(Finding(module.path, number, col + 1, number, col + 6, "TG901", "boom"))
+                findings.append(
+                    Finding(module.path, number, col + 1, number, col + 6, "TG901", "boom")
+                )
         functions: dict[str, list[str]] = {}
         for chunk in re.split(r"(?=^def )", src, flags=re.MULTILINE):
             m = _DEF.match(chunk)
@@ -82,7 +83,7 @@ class BoomFamily(Family):
                 if call == "boom":
                     return True
                 target = f["imports"].get(call)
-                if target is not None and booms(target, call, seen) or booms(module, call, seen):
+                if (target is not None and booms(target, call, seen)) or booms(module, call, seen):
                     return True
             return False
 
@@ -181,10 +182,12 @@ def test_lint_paths_paths_are_relative_to_cwd_and_sorted(
     assert [f.path for f in lint_paths(["."])] == ["a.py", "z.py"]
 
 
-def test_missing_path_raises_with_the_other_findings(tree: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_path_raises_with_the_other_findings(
+    tree: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tree({"a.py": UNSAFE})
     monkeypatch.chdir(root)
-    with pytest.raises(LintError, match="nope.py: no such file") as info:
+    with pytest.raises(LintError, match=r"nope\.py: no such file") as info:
         lint_paths(["nope.py", "a.py"])
     assert codes(info.value.findings) == [("a.py", "TG100", 7)]
 
@@ -227,7 +230,9 @@ def test_prefilter_follows_imports_transitively_and_loses_nothing(
 
 def _mixed_tree(root: Path) -> None:
     """examples/ plus ordinary modules and a cross-module helper chain without Telethon keywords."""
-    shutil.copytree(REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("__pycache__")
+    )
     files: dict[str, str] = {
         "svc/__init__.py": "",
         "svc/tg.py": "from telethon import TelegramClient\n\nclient = TelegramClient('svc', 1, '0' * 32)\n",
@@ -238,11 +243,15 @@ def _mixed_tree(root: Path) -> None:
         "Procfile": "web: uvicorn svc.app:app --reload\n",
     }
     for n in range(30):
-        files[f"util/mod{n}.py"] = f"import json\n\n\ndef f{n}(x):\n    return json.dumps({{'n': x + {n}}})\n"
+        files[f"util/mod{n}.py"] = (
+            f"import json\n\n\ndef f{n}(x):\n    return json.dumps({{'n': x + {n}}})\n"
+        )
     write_tree(root, files)
 
 
-def test_prefilter_loses_no_finding_of_the_real_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prefilter_loses_no_finding_of_the_real_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _mixed_tree(tmp_path)
     monkeypatch.chdir(tmp_path)
     filtered = engine.run(["."], Config())
@@ -328,7 +337,11 @@ def test_cache_invalidation_on_content_config_and_version(
 def test_corrupt_cache_entries_are_ignored(tree: Any) -> None:
     root = tree(HELPER_TREE)
     first = _cached(root)
-    entries = [p for p in (root / ".telethon_guard_cache").rglob("*") if p.is_file() and p.parent.name != ".telethon_guard_cache"]
+    entries = [
+        p
+        for p in (root / ".telethon_guard_cache").rglob("*")
+        if p.is_file() and p.parent.name != ".telethon_guard_cache"
+    ]
     assert entries
     for n, p in enumerate(entries):
         p.write_bytes(b"garbage" if n % 2 else b"")
@@ -351,7 +364,9 @@ def test_fully_cached_cli_run_imports_neither_libcst_nor_the_rules(tree: Any) ->
         "print(code, 'libcst' in sys.modules, 'lint_rules.rules' in sys.modules)"
     )
     outputs = [
-        subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+        ).stdout
         for _ in range(2)
     ]
     assert outputs[0].strip().endswith("1 True True")
@@ -433,18 +448,28 @@ def test_real_rule_suppressed_on_first_line_of_a_multiline_statement() -> None:
     ],
 )
 def test_select_and_ignore_prefixes(
-    tree: Any, monkeypatch: pytest.MonkeyPatch, select: tuple[str, ...], ignore: tuple[str, ...], expected: set[str]
+    tree: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    expected: set[str],
 ) -> None:
     root = tree(HELPER_TREE)
     monkeypatch.chdir(root)
-    found = engine.run(["pkg"], Config(select=select, ignore=ignore), families=TEST_FAMILIES).findings
+    found = engine.run(
+        ["pkg"], Config(select=select, ignore=ignore), families=TEST_FAMILIES
+    ).findings
     assert {f.code for f in found} == expected
 
 
-def test_per_file_ignores_match_root_relative_globs(tree: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_per_file_ignores_match_root_relative_globs(
+    tree: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tree({**HELPER_TREE, "scripts/x.py": "boom()\n"})
     monkeypatch.chdir(root / "pkg")
-    config = Config(per_file_ignores=(("pkg/a.py", ("TG9",)), ("scripts/*", ("TG901",))), root=str(root))
+    config = Config(
+        per_file_ignores=(("pkg/a.py", ("TG9",)), ("scripts/*", ("TG901",))), root=str(root)
+    )
     found = engine.run([".", "../scripts"], config, families=TEST_FAMILIES).findings
     assert codes(found) == [("b.py", "TG902", 4), ("c.py", "TG902", 4)]
 
@@ -452,7 +477,9 @@ def test_per_file_ignores_match_root_relative_globs(tree: Any, monkeypatch: pyte
 # --- discovery and module names ----------------------------------------------------------------
 
 
-def test_module_names_come_from_the_package_structure(tree: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_module_names_come_from_the_package_structure(
+    tree: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tree(
         {
             "src/app/__init__.py": "boom()\n",
@@ -506,5 +533,43 @@ def test_gitignore_default_and_user_excludes(
     found = engine.run(["."], config, families=TEST_FAMILIES).findings
     assert sorted({f.path for f in found}) == ["a.py", "keep.gen.py"]
     # Named files are linted even where a directory walk skips them; user excludes still hold.
-    named = engine.run(["build/x.py", "ignored/x.py", "migrations/m1.py"], config, families=TEST_FAMILIES)
+    named = engine.run(
+        ["build/x.py", "ignored/x.py", "migrations/m1.py"], config, families=TEST_FAMILIES
+    )
     assert sorted({f.path for f in named.findings}) == ["build/x.py", "ignored/x.py"]
+
+
+class BangFamily(BoomFamily):
+    """Like BoomFamily with another keyword: files relevant only to one family skip the other."""
+
+    keywords: ClassVar[tuple[bytes, ...]] = (b"bang",)
+    seen: ClassVar[list[str]] = []
+
+    def check_module(self, module: PythonModule) -> FileResult:
+        self.seen.append(module.path)
+        return FileResult()
+
+
+def test_only_the_families_a_file_matters_to_analyse_it(
+    tree: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree(
+        {
+            "a.py": "boom()\n",
+            "b.py": "bang = 1\n",
+            "c.py": "x = 1  # noqa: TG901\n",
+            "d.py": "x = 1\n",
+        }
+    )
+    monkeypatch.chdir(root)
+    BangFamily.seen.clear()
+    result = engine.run(["."], Config(), families=(BoomFamily(), BangFamily()))
+    assert sorted(BoomFamily.analysed) == ["a.py", "c.py"]
+    assert sorted(BangFamily.seen) == ["b.py", "c.py"]
+    assert codes(result.findings) == [("a.py", "TG901", 1), ("c.py", "TG001", 1)]
+    # Configured lock names are keywords of every family.
+    BoomFamily.analysed.clear()
+    engine.run(
+        ["."], Config(lock_names=("telethon_lock", "app.locks.bang")), families=(BoomFamily(),)
+    )
+    assert sorted(BoomFamily.analysed) == ["a.py", "b.py", "c.py"]

@@ -363,3 +363,124 @@ def test_task_started_inside_a_helper_is_reported_in_place() -> None:
     }
     # The caller's lock does not reach the new task.
     assert where(files) == [("app/h.py", "TG100", 5)]
+
+
+SERVICE = """\
+import asyncio
+from typing import Annotated
+from fastapi import Depends, FastAPI, Request
+from telethon import TelegramClient
+from telethon_guard import serialized, telethon_lock
+
+
+class TG:
+    def __init__(self, session: str):
+        self._client = TelegramClient(session, 1, "x")
+        self._lock = telethon_lock
+
+    @property
+    def client(self) -> TelegramClient:
+        return self._client
+
+    async def resolve(self, who):
+        async with self._lock:
+            return await self._client.get_entity(who)
+
+    async def send(self, who, text):
+        entity = await self.resolve(who)
+        return await self.client.send_message(entity, text)
+
+
+tg = TG("main")
+
+
+def get_tg() -> TG:
+    return tg
+
+
+app = FastAPI()
+
+
+@app.post("/send")
+async def send(who: str, text: str, t: Annotated[TG, Depends(get_tg)]):
+    msg = await t.send(who, text)
+    return {"id": msg.id}
+
+
+@app.get("/me")
+async def me(request: Request):
+    client: TelegramClient = request.app.state.client
+    return (await client.get_me()).to_dict()
+
+
+@serialized
+async def history(chat):
+    return [m async for m in tg.client.iter_messages(chat, limit=10)]
+
+
+async def bulk(chats):
+    return await asyncio.gather(*(history(c) for c in chats))
+
+
+async def direct(chat):
+    await tg.client.get_messages(chat)
+    await get_tg().client.get_dialogs()
+"""
+
+
+def test_a_realistic_service() -> None:
+    found = lint({"svc/app.py": SERVICE})
+    assert [(f.line, f.code) for f in found] == [
+        (38, "TG100"),
+        (45, "TG100"),
+        (58, "TG100"),
+        (59, "TG100"),
+    ]
+    assert (
+        "call to helper TG.send() performs self.client.send_message() (svc/app.py:23)"
+        in found[0].message
+    )
+
+
+def test_deep_diamond_of_helpers_is_fast_and_exact() -> None:
+    # 40 layers of two helpers each calling both helpers of the next layer: 2**40 paths.
+    lines = ["from app.tg import client"]
+    for i in range(40):
+        for side in "ab":
+            lines.append(f"async def h{i}{side}():")
+            if i < 39:
+                lines += [f"    await h{i + 1}a()", f"    await h{i + 1}b()"]
+            else:
+                lines.append("    await client.get_me()")
+    lines += ["async def entry():", "    await h0a()", "    await h0b()"]
+    files = {"app/tg.py": TG, "app/deep.py": "\n".join(lines) + "\n"}
+    found = lint(files)
+    assert [(f.path, f.line) for f in found] == [
+        ("app/deep.py", len(lines) - 1),
+        ("app/deep.py", len(lines)),
+    ]
+
+
+def test_event_handler_registered_from_another_module() -> None:
+    files = {
+        "bot/handlers.py": (
+            "from telethon_guard import telethon_lock\n"
+            "async def on_message(event):\n"
+            "    await event.reply('hi')\n"
+            "    await event.client.send_read_acknowledge(event.chat_id)\n"
+            "async def on_other(event):\n"
+            "    async with telethon_lock:\n"
+            "        await event.respond('x')\n"
+            "async def not_a_handler(repo):\n"
+            "    await repo.delete(1)\n"
+        ),
+        "bot/main.py": (
+            "from telethon import TelegramClient, events\n"
+            "from bot import handlers\n"
+            "from bot.handlers import on_other\n"
+            "client = TelegramClient('s', 1, 'x')\n"
+            "client.add_event_handler(handlers.on_message, events.NewMessage())\n"
+            "client.add_event_handler(on_other, events.NewMessage())\n"
+        ),
+    }
+    assert where(files) == [("bot/handlers.py", "TG100", 3), ("bot/handlers.py", "TG100", 4)]

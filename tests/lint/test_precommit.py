@@ -15,7 +15,15 @@ from .conftest import REPO, SAFE, UNSAFE
 
 pytestmark = pytest.mark.slow
 
-GIT = ["git", "-c", "user.name=telethon-guard tests", "-c", "user.email=tests@invalid", "-c", "commit.gpgsign=false"]
+GIT = [
+    "git",
+    "-c",
+    "user.name=telethon-guard tests",
+    "-c",
+    "user.email=tests@invalid",
+    "-c",
+    "commit.gpgsign=false",
+]
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -53,8 +61,12 @@ def test_pre_commit_hook_fails_on_violations_and_passes_when_clean(
     (project / "Dockerfile").write_text('CMD ["uvicorn", "app:app", "--workers", "4"]\n')
     (project / "Procfile").write_text("web: uvicorn app:app --reload\n")
     (project / "deploy").mkdir()
-    (project / "deploy/relay.service").write_text("[Service]\nExecStart=/usr/bin/uvicorn app:app --workers 2\n")
-    (project / "docker-compose.yml").write_text("services:\n  web:\n    command: uvicorn app:app --reload\n")
+    (project / "deploy/relay.service").write_text(
+        "[Service]\nExecStart=/usr/bin/uvicorn app:app --workers 2\n"
+    )
+    (project / "docker-compose.yml").write_text(
+        "services:\n  web:\n    command: uvicorn app:app --reload\n"
+    )
     (project / "notes.txt").write_text("uvicorn app:app --reload  (not a deployment file)\n")
     _git(project, "init", "-q")
     _git(project, "add", "-A")
@@ -68,7 +80,9 @@ def test_pre_commit_hook_fails_on_violations_and_passes_when_clean(
     pre_commit = Path(sys.executable).with_name("pre-commit")
     command = [str(pre_commit), "run", "--all-files", "--color", "never"]
 
-    failing = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False)
+    failing = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     output = failing.stdout + failing.stderr
     assert failing.returncode == 1, output
     assert "relay.py:7:11: TG100" in output
@@ -84,6 +98,8 @@ def test_pre_commit_hook_fails_on_violations_and_passes_when_clean(
     (project / "deploy/relay.service").write_text("[Service]\nExecStart=/usr/bin/uvicorn app:app\n")
     (project / "docker-compose.yml").write_text("services:\n  web:\n    command: uvicorn app:app\n")
     _git(project, "add", "-A")
-    passing = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False)
+    passing = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "Passed" in passing.stdout

@@ -435,3 +435,25 @@ def test_module_level_loops_over_accounts() -> None:
         "        TelegramClient(session.name, 1, 'x')\n"  # 12
     )
     assert [(f.code, f.line) for f in lint({"m.py": src})] == [("TG301", 9)]
+
+
+def test_cli_subcommands_are_one_place() -> None:
+    files = {
+        "tool/__init__.py": "",
+        "tool/tg.py": HEAD + "def make():\n    return TelegramClient('relay', 1, 'x')\n",
+        "tool/cli.py": (
+            "import click\n"
+            "from tool.tg import make\n"
+            "@click.group()\n"
+            "def cli():\n    pass\n"
+            "@cli.command()\n"
+            "def send():\n    make()\n"
+            "@cli.command()\n"
+            "def fetch():\n    make()\n"
+        ),
+    }
+    assert found(files) == []
+    files["tool/job.py"] = "from tool.tg import make\n\ndef job():\n    make()\n"
+    findings = lint(files)
+    assert [(f.path, f.line) for f in findings] == [("tool/tg.py", 3)]
+    assert "called from 2 places" in findings[0].message

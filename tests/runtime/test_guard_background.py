@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telethon import TelegramClient, events
+from telethon import TelegramClient, errors, events, functions
+from telethon.tl.custom.inlinebuilder import InlineBuilder
 
-from telethon_guard import UnguardedCallError, guard as guard_module, stats, telethon_lock
+from telethon_guard import UnguardedCallError, stats, telethon_lock
+from telethon_guard import guard as guard_module
 from telethon_guard.testing import FakeTelegram
 
 
@@ -36,9 +38,11 @@ async def test_update_loop_and_typing_loop_run_while_a_user_holds_the_lock(
     guard(mode)
     backend.latency = 0.001
     hello = asyncio.Event()
-    client.add_event_handler(
-        lambda event: asyncio.sleep(0, hello.set()), events.NewMessage(pattern="hello")
-    )
+
+    async def on_hello(event: Any) -> None:
+        hello.set()
+
+    client.add_event_handler(on_hello, events.NewMessage(pattern="hello"))
     before = stats()
     backend.reset_stats()
     async with telethon_lock:
@@ -150,7 +154,7 @@ async def test_lifecycle_calls_without_the_lock_are_fine_in_strict_mode(
     await client.disconnect()  # ...in flight now: disconnect() cancels it
     (outcome,) = await asyncio.wait_for(asyncio.gather(runner, return_exceptions=True), 5)
     assert outcome is None or isinstance(outcome, asyncio.CancelledError), outcome
-    assert [r for r in fake.requests if r.task == "runner"][0].name == "GetStateRequest"
+    assert next(r for r in fake.requests if r.task == "runner").name == "GetStateRequest"
     async with fake.client(tmp_path / "life.session") as again:  # __aenter__ -> start()
         async with telethon_lock:
             assert (await again.get_me()).username == fake.me.username
@@ -190,3 +194,26 @@ async def test_iterators_reach_the_guard(
         texts = [m.text async for m in client.iter_messages("alice")]
         dialogs = [d.name async for d in client.iter_dialogs()]
     assert "one" in texts and dialogs
+
+
+@pytest.mark.parametrize("mode", ["strict", "serialize"])
+async def test_inline_results_uploaded_in_telethon_tasks_do_not_wait_for_the_holder(
+    mode: str, guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    # InlineQuery.Event.answer() runs each awaitable result in a task of its own
+    # (events/inlinequery.py:243) and awaits them while the user holds the lock: as user actions
+    # they would be refused (strict) or deadlock on the lock (serialize).
+    guard(mode)
+    backend.answer(functions.upload.SaveFilePartRequest, lambda request: True)
+
+    def refuse(request: Any) -> Any:
+        raise errors.PhotoInvalidError(request=request)
+
+    backend.answer(functions.messages.UploadMediaRequest, refuse)
+    async with telethon_lock:
+        upload = events.InlineQuery.Event._as_future(
+            InlineBuilder(client).photo(b"\x89PNG" + bytes(64))
+        )
+        with pytest.raises(errors.PhotoInvalidError):
+            await asyncio.wait_for(upload, 5)
+    assert [r.name for r in backend.requests][-2:] == ["SaveFilePartRequest", "UploadMediaRequest"]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -121,7 +122,7 @@ async def test_iter_messages_pages_offsets_and_reverse(
 ) -> None:
     for i in range(1, 251):
         fake.push_message("alice", str(i))  # message ids 1..250 (alice's chat is the only one)
-    newest_first = [m.text async for m in tg.iter_messages("alice")]  # three GetHistory pages
+    newest_first = [m.text async for m in tg.iter_messages("alice", limit=300)]  # 3 pages
     assert newest_first == [str(i) for i in range(250, 0, -1)]
     assert user_requests(fake).count("GetHistoryRequest") == 3
     assert [m.text async for m in tg.iter_messages("alice", reverse=True, limit=150)] == [
@@ -130,12 +131,12 @@ async def test_iter_messages_pages_offsets_and_reverse(
     assert [m.id async for m in tg.iter_messages("alice", offset_id=11, limit=3)] == [10, 9, 8]
     assert [m.id async for m in tg.iter_messages("alice", min_id=245)] == [250, 249, 248, 247, 246]
     assert [m.id async for m in tg.iter_messages("alice", max_id=4)] == [3, 2, 1]
-    assert [m.id async for m in tg.iter_messages("alice", reverse=True, min_id=247)] == [
+    assert [m.id async for m in tg.iter_messages("alice", reverse=True, min_id=247, limit=9)] == [
         248,
         249,
         250,
     ]
-    assert [m.id async for m in tg.iter_messages("alice", search="25")] == [250, 125, 25]
+    assert [m.id async for m in tg.iter_messages("alice", search="25")] == [250, 225, 125, 25]
     total = await tg.get_messages("alice", limit=0)
     assert total.total == 250
 
@@ -161,11 +162,14 @@ async def test_conversation_newbot_gets_the_token(fake: FakeTelegram, tg: Telegr
             await conv.send_message(text)
             reply = await conv.get_response()
         assert "already taken" in reply.text
+        await conv.send_message("/cancel")
+        assert "/newbot has been cancelled" in (await conv.get_response()).text
         await conv.send_message("what?")
-        assert (await conv.get_response()).text.startswith("/cancel") is False
+        await conv.get_response()
 
     history = await tg.get_messages("BotFather", limit=4)  # both directions, newest first
     assert [m.out for m in history] == [False, True, False, True]
+    assert history[1].text == "what?"
     assert history[0].text == "Unrecognized command. Say what?"
     assert "ReadHistoryRequest" in user_requests(fake)
 
@@ -220,11 +224,14 @@ async def test_two_concurrent_sends_are_both_in_flight(
     assert fake.max_in_flight == 2 and fake.in_flight == 0
     records = [r for r in fake.requests if r.name == "SendMessageRequest"]
     assert len(records) == 2
-    assert records[1].started < records[0].finished  # the second was sent before the first answer
+    first_answered = records[0].finished
+    assert first_answered is not None
+    assert records[1].started < first_answered  # the second was sent before the first answer
     for record in records:
         assert isinstance(record, RequestRecord)
         assert record.finished is not None and record.finished - record.started >= 0.05 * 0.99
-        assert record.task == asyncio.current_task().get_name()  # type: ignore[union-attr]
+        assert record.task is not None and not record.background
+    assert records[0].task != records[1].task  # gather() ran each send in a task of its own
     assert fake.sent_messages("alice") == ["one", "two"]
     assert (first.id, second.id) == (1, 2)
 
@@ -253,32 +260,38 @@ async def test_replies_arrive_after_the_latency_in_order(
     assert got == ["a!", "a!!", "b!", "b!!"]
     fake.on_message("alice", None)
     await tg.send_message("alice", "quiet")
-    assert [m.text for m in fake.history("alice")][-1] == "quiet"
+    assert [m.message for m in fake.history("alice")][-1] == "quiet"
 
 
 async def test_fail_next_raises_through_send_message(
     fake: FakeTelegram, tg: TelegramClient
 ) -> None:
     await tg.get_input_entity("alice")
-    fake.fail_next("SendMessageRequest", errors.FloodWaitError(None, capture=600))
-    with pytest.raises(errors.FloodWaitError) as caught:
-        await tg.send_message("alice", "blocked")
-    assert caught.value.seconds == 600
-    assert isinstance(caught.value.request, functions.messages.SendMessageRequest)
-    assert fake.sent_messages("alice") == []  # a failed request has no effect
-
     fake.fail_next(functions.messages.SendMessageRequest, errors.UserIsBlockedError, times=2)
     for _ in range(2):
-        with pytest.raises(errors.UserIsBlockedError):
+        with pytest.raises(errors.UserIsBlockedError) as blocked:
             await tg.send_message("alice", "blocked")
+        assert isinstance(blocked.value.request, functions.messages.SendMessageRequest)
+    assert fake.sent_messages("alice") == []  # a failed request has no effect
     await tg.send_message("alice", "through")
     assert fake.sent_messages("alice") == ["through"]
+
+    fake.fail_next("SendMessage", errors.FloodWaitError(None, capture=600))
+    with pytest.raises(errors.FloodWaitError) as caught:
+        await tg.send_message("alice", "flooded")
+    assert caught.value.seconds == 600
     failed = [r for r in fake.requests if r.error is not None]
     assert [type(r.error) for r in failed] == [
+        errors.UserIsBlockedError,
+        errors.UserIsBlockedError,
         errors.FloodWaitError,
-        errors.UserIsBlockedError,
-        errors.UserIsBlockedError,
     ]
+    # Telethon remembers the flood wait and refuses the next SendMessage itself, offline.
+    sent_before = len(fake.requests)
+    with pytest.raises(errors.FloodWaitError):
+        await tg.send_message("alice", "still flooded")
+    assert len(fake.requests) == sent_before
+    assert fake.sent_messages("alice") == ["through"]
 
 
 async def test_unknown_request_names_it_and_the_fix(fake: FakeTelegram, tg: TelegramClient) -> None:
@@ -295,6 +308,11 @@ async def test_unknown_request_names_it_and_the_fix(fake: FakeTelegram, tg: Tele
     )
     answer = await tg(functions.account.GetAuthorizationsRequest())
     assert answer.authorization_ttl_days == 7
+
+    fake.answer(functions.account.GetAuthorizationsRequest, lambda request: object())
+    with pytest.raises(TypeError, match="could not serialise its answer"):
+        await tg(functions.account.GetAuthorizationsRequest())
+    await tg.send_message("alice", "still answering")  # a bad answer stalls nothing
     with pytest.raises(TypeError):
         fake.answer("GetAuthorizationsRequest", lambda request: None)  # type: ignore[arg-type]
 
@@ -309,6 +327,10 @@ async def test_wrong_peers_get_telegram_errors(fake: FakeTelegram, tg: TelegramC
         await tg.send_message("alice", "x" * 5000)
     with pytest.raises(KeyError, match=r"add_user\('nobody'\)"):
         fake.push_message("nobody", "hi")
+    with pytest.raises(ValueError, match="did you mean 'SendMessageRequest'"):
+        fake.fail_next("SendMesageRequest", errors.FloodWaitError)
+    with pytest.raises(TypeError):
+        fake.fail_next("SendMessage", "not an exception")  # type: ignore[arg-type]
 
 
 async def test_dialogs_read_edit_delete_and_typing(fake: FakeTelegram, tg: TelegramClient) -> None:
@@ -329,7 +351,9 @@ async def test_dialogs_read_edit_delete_and_typing(fake: FakeTelegram, tg: Teleg
         await tg.edit_message("alice", sent.id, "final")
     await tg.delete_messages("alice", [sent.id])
     assert fake.sent_messages("alice") == []
-    assert "SetTypingRequest" in [r.name for r in fake.requests]
+    typing = [r for r in fake.requests if r.name == "SetTypingRequest"]
+    assert typing[-1].request.action == types.SendMessageCancelAction()
+    assert all(r.background for r in typing)  # Telethon's typing loop, a task of its own, sent them
     # Every pts-changing answer kept the message box in step: no difference was ever needed.
     assert "GetDifferenceRequest" not in [r.name for r in fake.requests if r.background]
 
@@ -411,7 +435,7 @@ async def test_attach_a_subclass_and_refuse_a_connected_client(
     await client.start()
     await client.greet()
     assert fake.sent_messages("alice") == ["hello from a subclass"]
-    with pytest.raises(RuntimeError, match="before client.connect"):
+    with pytest.raises(RuntimeError, match=r"before client\.connect"):
         fake.attach(client)
     await client.disconnect()
     with pytest.raises(ValueError):
@@ -423,10 +447,10 @@ async def test_disconnect_is_clean_and_cancels_what_is_in_flight(
 ) -> None:
     client = fake.client(tmp_path / "clean.session")
     await client.start()
+    await client.get_input_entity("alice")  # cached entity: the send below is a single request
     fake.latency = 3600  # the answer will never come
     in_flight = asyncio.Event()
     fake.on_message("alice", lambda text: in_flight.set())
-    await client.get_input_entity("alice")  # cached entity: the send below is a single request
     stuck = asyncio.ensure_future(client.send_message("alice", "lost"))
     await in_flight.wait()
     assert fake.in_flight == 1
@@ -445,19 +469,32 @@ def test_no_pending_task_warnings_and_collectable(tmp_path: Path) -> None:
     fake = FakeTelegram(latency=0.001)
     fake.add_botfather()
 
-    async def main() -> None:
+    async def main() -> weakref.ref[TelegramClient]:
         client = fake.client(tmp_path / "gc.session")
-        await client.start()
-        async with client.conversation("BotFather") as conv:
-            await conv.send_message("/start")
-            await conv.get_response()
-        await client.disconnect()
+        for _ in range(3):  # a service that reconnects: the same client, connected again
+            await client.start()
+            async with client.conversation("BotFather") as conv:
+                await conv.send_message("/start")
+                await conv.get_response()
+            await client.disconnect()
+        return weakref.ref(client)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        asyncio.run(main(), debug=True)
+        client_ref = asyncio.run(main(), debug=True)
         gc.collect()
-    assert list(fake._connected) == []
+    assert client_ref() is None  # the backend keeps no reference to its clients
+    assert fake.in_flight == 0 and fake.sent_messages("BotFather") == ["/start"] * 3
+
+
+async def test_client_without_updates(fake: FakeTelegram) -> None:
+    client = fake.client(None, receive_updates=False)  # every request wrapped by Telethon
+    await client.start()
+    await client.send_message("alice", "no updates")
+    assert fake.sent_messages("alice") == ["no updates"]
+    assert {r.name for r in fake.requests} >= {"GetConfigRequest", "SendMessageRequest"}
+    assert isinstance(fake.requests[-1].request, functions.InvokeWithoutUpdatesRequest)
+    await client.disconnect()
 
 
 def test_works_in_a_plain_subprocess(tmp_path: Path) -> None:
@@ -487,3 +524,56 @@ def test_works_in_a_plain_subprocess(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("I can help you create and manage Telegram bots.")
     assert "pytest" not in done.stderr and "Task was destroyed" not in done.stderr
+
+
+async def test_full_user_and_async_answer_refused(fake: FakeTelegram, tg: TelegramClient) -> None:
+    full = await tg(functions.users.GetFullUserRequest("alice"))
+    assert full.users[0].username == "alice" and full.full_user.id == full.users[0].id
+
+    async def not_allowed(request: object) -> None:
+        return None
+
+    fake.answer(functions.help.GetNearestDcRequest, not_allowed)
+    with pytest.raises(TypeError, match="plain function"):
+        await tg(functions.help.GetNearestDcRequest())
+    fake.answer(functions.help.GetNearestDcRequest, None)
+    with pytest.raises(UnhandledRequestError):
+        await tg(functions.help.GetNearestDcRequest())
+
+
+async def test_session_from_an_older_backend_still_gets_updates(tmp_path: Path) -> None:
+    """A new process builds a new backend whose pts is behind the session's: difference too long."""
+    path = tmp_path / "old.session"
+    old = FakeTelegram()
+    old.add_user("alice")
+    client = old.client(path)
+    await client.start()
+    for i in range(5):
+        await client.send_message("alice", f"old {i}")
+    await client.disconnect()  # the session now remembers pts 6
+
+    new = FakeTelegram()
+    new.add_user("alice")
+    client = new.client(path, catch_up=True)
+    got = asyncio.Event()
+
+    @client.on(events.NewMessage(incoming=True))
+    async def on_new(event: events.NewMessage.Event) -> None:
+        got.set()
+
+    await client.start()
+    new.push_message("alice", "fresh")  # pts 2 on the new backend, below the session's 6
+    await asyncio.wait_for(got.wait(), 5)
+    too_long = [r for r in new.requests if r.name == "GetDifferenceRequest"]
+    assert too_long and too_long[0].request.pts > 2 and too_long[0].background
+    await client.disconnect()
+
+
+async def test_the_documented_example_runs(tmp_path: Path) -> None:
+    import telethon_guard.testing as testing
+
+    doc = testing.__doc__ or ""
+    example = doc.split("Example test (pytest-asyncio)::", 1)[1].split("\nThe account", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(textwrap.dedent(example), "testing-docstring", "exec"), namespace)
+    await namespace["test_newbot"](tmp_path)  # type: ignore[operator]
