@@ -236,7 +236,7 @@ def parse_time(path: Path, repeat: int) -> float:
 
 
 def tg(*args: str) -> list[str]:
-    return [str(BIN / "telethon-guard"), "lint", "--statistics", *args]
+    return [str(BIN / "telethon-guard"), "lint", "--format", "json", *args]
 
 
 def measure(corpus: Path, repeat: int, skip_fixit: bool) -> dict[str, float]:

@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 LATENCIES_S = (0.0, 0.005, 0.05)
 CONCURRENCY = (1, 10, 100, 1000)
 # Requests per cell (at least one per client): fewer where the serial ceiling is low.
-REQUESTS = {0.0: 600, 0.005: 600, 0.05: 100}
+REQUESTS = {0.0: 400, 0.005: 400, 0.05: 100}
 VARIANTS = ("guarded", "unguarded")
 
 

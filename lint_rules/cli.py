@@ -155,20 +155,6 @@ def _load(args: argparse.Namespace, cwd: str) -> Config:
     )
 
 
-def _check_known(config: Config) -> None:
-    """Full codes (TG100) in select/ignore must exist; prefixes need not."""
-    full = [c for c in (*config.select, *config.ignore) if len(c) == 5]
-    full += [c for _, codes in config.per_file_ignores for c in codes if len(c) == 5]
-    if not full:
-        return
-    from .rules import all_rules
-
-    known = all_rules()
-    for code in full:
-        if code not in known:
-            raise ConfigError(f"unknown rule code {code!r} (known: {', '.join(known)})")
-
-
 def _explain(code: str) -> int:
     from .rules import all_rules
 
@@ -196,7 +182,6 @@ def _lint(args: argparse.Namespace) -> int:
         raise _Usage("--jobs must be at least 1")
     cwd = os.getcwd()
     config = _load(args, cwd)
-    _check_known(config)
     if args.paths == ["-"] or (args.stdin_filename and not args.paths):
         return _lint_stdin(args, config)
     if "-" in args.paths:
@@ -330,8 +315,9 @@ def _emit(
 
 
 def _lint_stdin(args: argparse.Namespace, config: Config) -> int:
-    from .engine import decode_python, lint_source_result
+    from .engine import decode_python, lint_source_result, validate_codes
 
+    validate_codes(config)
     data = sys.stdin.buffer.read()
     name = args.stdin_filename or "<stdin>"
     display = name.replace(os.sep, "/")

@@ -42,9 +42,7 @@ _DEFAULT_NAMES = frozenset(n for n in DEFAULT_EXCLUDES if "*" not in n)
 
 def _default_excluded(relpath: str) -> bool:
     """Whether a path has a default-excluded component (a fast path of :func:`glob_match`)."""
-    return any(
-        part in _DEFAULT_NAMES or part.endswith(".egg-info") for part in relpath.split("/")
-    )
+    return any(part in _DEFAULT_NAMES or part.endswith(".egg-info") for part in relpath.split("/"))
 
 
 @dataclass(frozen=True)
@@ -189,7 +187,9 @@ def _git_listing(directory: str) -> list[str] | None:
     if proc.returncode != 0:
         return None
     names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
-    return [os.path.join(directory, n) for n in names if n]
+    # Tracked files deleted from the work tree are still listed: they are not there to lint.
+    paths = (os.path.join(directory, n) for n in names if n)
+    return [p for p in paths if os.path.lexists(p)]
 
 
 def _walk(directory: str) -> list[str]:
@@ -212,8 +212,7 @@ def _walk(directory: str) -> list[str]:
         dirs[:] = sorted(
             d
             for d in dirs
-            if not _default_excluded(d)
-            and not ignore.ignored(os.path.join(root, d), True)
+            if not _default_excluded(d) and not ignore.ignored(os.path.join(root, d), True)
         )
         for name in files:
             full = os.path.join(root, name)
@@ -268,16 +267,23 @@ def discover(
         listing = _git_listing(full)
         if listing is None:
             listing = _walk(full)
+        # Listings are below `full`: derive the display paths by string joins (relpath is slow).
+        base_cwd = to_display(full, cwd)
+        base_root = to_display(full, root)
+        prefix = full.rstrip(os.sep) + os.sep
         for file in listing:
             file = os.path.normpath(file)
-            if file in seen:
+            if file in seen or not file.startswith(prefix):
                 continue
-            rel_arg = os.path.relpath(file, full).replace(os.sep, "/")
+            rel_arg = file[len(prefix) :].replace(os.sep, "/")
             if _default_excluded(rel_arg):
                 continue
-            rels = [to_display(file, root), to_display(file, cwd)]
-            if exclude and _excluded([r for r in rels if not r.startswith("../")], exclude):
-                continue
-            seen[file] = Candidate(file, to_display(file, cwd), False)
+            display = rel_arg if base_cwd == "." else f"{base_cwd}/{rel_arg}"
+            if exclude:
+                in_root = rel_arg if base_root == "." else f"{base_root}/{rel_arg}"
+                rels = [r for r in (in_root, display) if not r.startswith("../")]
+                if _excluded(rels, exclude):
+                    continue
+            seen[file] = Candidate(file, display, False)
     result.files = sorted(seen.values(), key=lambda c: c.display)
     return result

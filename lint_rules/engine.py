@@ -36,8 +36,15 @@ from typing import TYPE_CHECKING, Any
 from .cache import Cache, code_version, digest
 from .config import Config, load_config
 from .discovery import PYTHON_SUFFIXES, Candidate, discover, glob_match, to_display
-from .model import Finding
-from .suppress import Suppression, apply_suppressions, has_markers, scan_python, scan_text
+from .model import Edit, Finding, Fix
+from .suppress import (
+    Suppression,
+    apply_suppressions,
+    has_markers,
+    has_tg_markers,
+    scan_python,
+    scan_text,
+)
 
 if TYPE_CHECKING:
     from .rules.base import Family, FileResult
@@ -497,11 +504,12 @@ def select_relevant(
     ``keyword_sets[k]`` is family ``k``'s keywords: None means every file matters to it, ``()``
     that it analyses no Python. A file matters to a family if its bytes contain one of the
     family's keywords, or it imports a project module that matters to the family (transitively,
-    to a fixpoint). A suppression comment makes a file matter to every family.
+    to a fixpoint). A suppression naming a TG code makes a file matter to every family (bare
+    ``# noqa`` comments cannot produce TG001 and suppress nothing in files that do not matter).
     """
     n_files = len(files)
     relevant: list[set[int]] = [set() for _ in range(n_files)]
-    marked = [has_markers(data) for _, data, _, _ in files]
+    marked = [has_tg_markers(data) for _, data, _, _ in files]
     imports: dict[int, tuple[list[str], list[str]]] = {}
     for k, keywords in enumerate(keyword_sets):
         if keywords is None:
@@ -635,9 +643,9 @@ def run(
             run_key = digest(code_version(), config_key, fams, cwd, str(prefilter), *stats)
             hit = store.get("runs", run_key)
             if isinstance(hit, tuple) and len(hit) == 2:
-                findings, analysed = hit
+                rows, analysed = hit
                 return LintResult(
-                    findings,
+                    [_from_row(row) for row in rows],
                     list(found.errors),
                     [],
                     {c.display: c.abspath for c in found.files},
@@ -646,12 +654,50 @@ def run(
                 )
 
     fams_t = _families(families)
+    if families is None:
+        validate_codes(config)
     result = _run_uncached(found.files, config, root, fams_t, jobs, store, prefilter, overlay)
     result.errors = list(found.errors)
     if store is not None and run_key is not None and not result.internal:
-        store.put("runs", run_key, (result.findings, result.analysed))
+        store.put("runs", run_key, ([_to_row(f) for f in result.findings], result.analysed))
         store.prune_runs()
     return result
+
+
+def _to_row(f: Finding) -> tuple[Any, ...]:
+    """A finding as plain tuples: unpickling these is several times faster than dataclasses."""
+    fix = None if f.fix is None else (f.fix.message, tuple(_edit_row(e) for e in f.fix.edits))
+    return (f.path, f.line, f.column, f.end_line, f.end_column, f.code, f.message, fix)
+
+
+def _edit_row(e: Edit) -> tuple[int, int, int, int, str]:
+    return (e.line, e.column, e.end_line, e.end_column, e.content)
+
+
+def _from_row(row: tuple[Any, ...]) -> Finding:
+    fix = row[7]
+    return Finding(*row[:7], None if fix is None else Fix(fix[0], tuple(Edit(*e) for e in fix[1])))
+
+
+def validate_codes(config: Config) -> None:
+    """Full codes in select/ignore/per-file-ignores must exist (prefixes need not).
+
+    Runs on every uncached run; a cached run implies an earlier run validated the same config.
+    """
+    from .config import ConfigError
+    from .rules import all_rules
+
+    known = all_rules()
+    selectors = [*config.select, *config.ignore]
+    selectors += [c for _, codes in config.per_file_ignores for c in codes]
+    for code in selectors:
+        if len(code) == 5 and code not in known:
+            where = (
+                f"{config.root}/pyproject.toml or the command line"
+                if config.root
+                else "the command line"
+            )
+            raise ConfigError(f"unknown rule code {code!r} (in {where}; known: {', '.join(known)})")
 
 
 def _read(candidate: Candidate, overlay: Mapping[str, bytes] | None) -> bytes | OSError:

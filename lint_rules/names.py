@@ -21,6 +21,14 @@ Stable API (consumed by several rule families)::
     names.main_blocks            # [If] top-level `if __name__ == "__main__":` blocks
     names.star_imports           # ["pkg.mod", ...] modules imported with `from pkg.mod import *`
     resolve_constant(value, table)  # resolve markers against {"pkg.mod.NAME": value} (project pass)
+    iter_child_nodes(node)       # children that can hold names (cheap; `node.children` runs a visitor)
+
+Positions (libcst's ``PositionProvider`` costs about two parses: it tracks line/column on every token
+and builds a range for every node)::
+
+    positions = NodePositions(tree)    # one codegen pass recording token spans: ~0.2 parse
+    positions.range(node)              # == PositionProvider's CodeRange, or None (whitespace nodes)
+    node_ranges(tree, nodes)           # {node: CodeRange} for a batch
 
 Qualified names:
 

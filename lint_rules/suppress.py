@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 from .model import Finding
 
-__all__ = ["Suppression", "apply_suppressions", "has_markers", "scan_python", "scan_text"]
+__all__ = [
+    "Suppression",
+    "apply_suppressions",
+    "has_markers",
+    "has_tg_markers",
+    "scan_python",
+    "scan_text",
+]
 
 _NOQA = re.compile(
     r"#\s*noqa(?![\w-])(?:\s*:\s*(?P<codes>[A-Za-z]+\d+(?:[\s,]+[A-Za-z]+\d+)*))?", re.IGNORECASE
@@ -27,6 +34,8 @@ _NOQA = re.compile(
 _IGNORE = re.compile(r"#\s*telethon-guard\s*:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _CODE = re.compile(r"[A-Za-z]+\d+")
 _MARKER = re.compile(rb"noqa|telethon-guard\s*:\s*ignore", re.IGNORECASE)
+#: A suppression that names a TG code or is ours: only these make a file worth parsing by itself.
+_TG_MARKER = re.compile(rb"noqa\s*:[^\n]*TG\d|telethon-guard\s*:\s*ignore", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,11 @@ class Suppression:
 def has_markers(data: bytes) -> bool:
     """Whether raw file contents may hold a suppression comment (cheap pre-check)."""
     return _MARKER.search(data) is not None
+
+
+def has_tg_markers(data: bytes) -> bool:
+    """Whether raw file contents may hold a suppression that TG001 could report as unused."""
+    return _TG_MARKER.search(data) is not None
 
 
 def _parse_comment(text: str, line: int, column: int, first: int, last: int) -> list[Suppression]:

@@ -31,6 +31,8 @@ __all__ = [
     "CLIENT_NOT_ACTIONS",
     "CONTEXT_ACTIONS",
     "CONVERSATION_ACTIONS",
+    "DIALOG_ACTIONS",
+    "DIALOG_CLASSES",
     "EVENT_ACTIONS",
     "EVENT_CLASSES",
     "EVENT_MODULES",
@@ -241,4 +243,10 @@ CONVERSATION_ACTIONS: frozenset[str] = frozenset(
         "wait_event",
         "wait_read",
     }
+)
+
+#: Network methods of ``telethon.tl.custom.Dialog`` (what ``iter_dialogs``/``get_dialogs`` yield).
+DIALOG_ACTIONS: frozenset[str] = frozenset({"archive", "delete", "send_message"})
+DIALOG_CLASSES: frozenset[str] = frozenset(
+    {"telethon.tl.custom.Dialog", "telethon.tl.custom.dialog.Dialog"}
 )

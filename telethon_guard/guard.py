@@ -29,6 +29,7 @@ the kind of each code object cached).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -86,7 +87,7 @@ _listeners: list[Callable[[GuardEvent], None]] = []
 _background_roots: frozenset[CodeType] = frozenset()
 _dispatch_codes: frozenset[CodeType] = frozenset()
 _dispatch_background_callees: frozenset[CodeType] = frozenset()
-_telethon_prefix = ""
+_internal_prefixes: tuple[str, ...] = ()
 _code_kinds: dict[CodeType, int] = {}
 
 _getframe = sys._getframe
@@ -274,7 +275,7 @@ def _load_telethon_codes() -> None:
     the public methods on ``TelegramClient`` itself, telethon/sync.py:29-43) do not hide them.
     """
     global _background_roots, _dispatch_codes, _dispatch_background_callees
-    global _telethon_prefix
+    global _internal_prefixes
     import telethon
     from telethon.client.auth import AuthMethods
     from telethon.client.chats import _ChatAction
@@ -322,7 +323,11 @@ def _load_telethon_codes() -> None:
             code(UpdateMethods, "_run_until_disconnected"),  # updates.py:41 (GetState)
         }
     )
-    _telethon_prefix = os.path.dirname(os.path.abspath(telethon.__file__)) + os.sep
+    _internal_prefixes = (
+        os.path.dirname(os.path.abspath(telethon.__file__ or "")) + os.sep,
+        os.path.dirname(os.path.abspath(asyncio.__file__ or "")) + os.sep,
+        os.path.abspath(contextlib.__file__ or ""),
+    )
     _code_kinds.clear()
     _code_kinds.update(dict.fromkeys(lifecycle, _LIFECYCLE))
 
@@ -330,22 +335,23 @@ def _load_telethon_codes() -> None:
 # --- classification ----------------------------------------------------------------------------------
 
 
-# What a code object is, cached per code object: Telethon's (or this module's) own code, user code,
-# or one of Telethon's lifecycle coroutines (seeded at install time).
+# What a code object is, cached per code object: internal (Telethon, this module, and asyncio/contextlib,
+# which only pass awaits through -- e.g. `wait_for` running the coroutine in place on Python 3.12+), user
+# code, or one of Telethon's lifecycle coroutines (seeded at install time).
 _INTERNAL, _USER, _LIFECYCLE = 0, 1, 2
 
 
 def _classify(code: CodeType) -> int:
     kind = _code_kinds.get(code)
     if kind is None:
-        internal = code in _GUARD_CODES or code.co_filename.startswith(_telethon_prefix)
+        internal = code in _GUARD_CODES or code.co_filename.startswith(_internal_prefixes)
         kind = _INTERNAL if internal else _USER
         _code_kinds[code] = kind
     return kind
 
 
 def _is_user_code(code: CodeType) -> bool:
-    """True for code outside Telethon and outside this module."""
+    """True for code outside Telethon, asyncio and this module."""
     return _classify(code) == _USER
 
 
@@ -459,9 +465,16 @@ def _report(kind: str, message: str, task: str, site: str, error: type[Exception
         _log.warning("%s (logged once per call site)", message)
 
 
+def _already_logged(kind: str, site: str) -> bool:
+    """In a mode that only logs, a repeat at a logged call site needs no message (nobody listens)."""
+    return not (_strict or _detect) and not _listeners and (kind, site) in _warned
+
+
 def _unguarded(task: asyncio.Task[Any] | None, frame: FrameType | None, request: Any) -> None:
     COUNTERS.unguarded += 1
     site = _site(_running_frames(frame, task), task)
+    if _already_logged("unguarded", site):
+        return
     holder, holder_site, waiting = telethon_lock._snapshot()
     if holder is None:
         held = "telethon_lock is free"
@@ -484,15 +497,21 @@ def _overlap(task: asyncio.Task[Any] | None, frame: FrameType | None, request: A
     for other, user in list(_inflight.items()):
         if other is task or not user:
             continue
-        if other is not None and (other.done() or other.get_loop().is_closed()):
-            # A task abandoned on a closed event loop never ran its `finally`: forget it.
-            del _inflight[other]
-            continue
+        if other is not None:
+            loop = other.get_loop()
+            if other.done() or loop.is_closed():
+                # A task abandoned on a closed event loop never ran its `finally`: forget it.
+                del _inflight[other]
+                continue
+            if not loop.is_running():
+                continue  # parked on a loop nobody runs now: it makes no progress meanwhile
         others.append(other)
     if not others:
         return
     COUNTERS.overlaps += 1
     site = _site(_running_frames(frame, task), task)
+    if _already_logged("overlap", site):
+        return
     running = "; ".join(
         f"task {_task_name(o)} entered at {_site(_chain_frames(o), o)}" for o in others
     )

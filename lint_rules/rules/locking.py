@@ -35,6 +35,7 @@ Decisions (documented in the rule docs too):
 from __future__ import annotations
 
 import builtins
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,17 @@ __all__ = [
     "TelethonActionOutsideLock",
 ]
 
-Desc = tuple[str, ...]
+# What an expression denotes, as plain tuples the project pass resolves:
+#   ("client",) ("event",) ("message",) ("conv",) ("dialog",)  known Telethon objects
+#   ("inst", Q)        an instance of the class named Q (annotations, `self`)
+#   ("call", Q)        the result of calling what Q names (class, function, client factory)
+#   ("qual", Q)        the object named Q (a module global, maybe in another module)
+#   ("attr", C, a)     attribute a of instances of class C (`self.client`)
+#   ("mcall", C, m)    the result of method m of class C
+#   ("dot", a, *D)     attribute a of the object D; ("res", m, *D): the result of D.m()
+#   ("state", a)       `<app>.state.a`; ("param0", F): the event parameter of function F
+#   ("any", D1, D2..)  one of several bindings
+Desc = tuple[Any, ...]
 Pos = tuple[int, int, int, int]  # line, column (1-based), end line, end column (exclusive)
 # None: no lock; ("telethon", ident, text); ("other", ident, text); ("local", lock use index)
 LockState = tuple[object, ...] | None
@@ -227,6 +238,14 @@ _TRANSPARENT_DECORATORS = frozenset(
 _WRAPPERS = frozenset(
     {"Optional", "Annotated", "ClassVar", "Final", "Union", "Awaitable", "Coroutine"}
 )
+# What iterating over a client method's result yields (`for m in await client.get_messages(...)`).
+_ITEM_KIND = {
+    "iter_messages": "message",
+    "get_messages": "message",
+    "iter_dialogs": "dialog",
+    "get_dialogs": "dialog",
+}
+_ITEMS_OF = {"message": "iter_messages", "dialog": "iter_dialogs"}
 _CONV_WAITS = frozenset({"get_response", "get_reply", "get_edit", "wait_read", "wait_event"})
 _CONV_CLASSES = frozenset(
     {"telethon.tl.custom.Conversation", "telethon.tl.custom.conversation.Conversation"}
@@ -237,8 +256,10 @@ _METHOD_NAMES = (
     | api.EVENT_ACTIONS
     | api.MESSAGE_ACTIONS
     | api.CONVERSATION_ACTIONS
+    | api.DIALOG_ACTIONS
 )
 _BUILTINS = frozenset(dir(builtins))
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) - {"test"}
 
 
@@ -308,7 +329,6 @@ class _Analyzer:
         self.refs: set[str] = set()
         self.returns: dict[str, list[cst.BaseExpression]] = {}
         self.lambdas: list[tuple[cst.Lambda, _Ctx]] = []
-        self.fn_scope: dict[CSTNode, Scope] = {}
         self.event_handlers: set[CSTNode] = set()
         self.event_funcs: set[str] = set()
         self.route_handlers: set[CSTNode] = set()
@@ -332,8 +352,7 @@ class _Analyzer:
 
     def run(self) -> None:
         names = self.names
-        for fn, scope in names.functions:
-            self.fn_scope[fn] = scope
+        for fn, _scope in names.functions:
             self._classify_decorators(fn)
         module_ctx = _Ctx(func=None, is_async=False)
         self._block(self.tree.body, module_ctx, block_level=True)
@@ -546,6 +565,10 @@ class _Analyzer:
                     if isinstance(b.node, cst.FunctionDef):
                         self.event_handlers.add(b.node)
             hq = self.names.qualified_name(handler)
+            if hq is None and isinstance(handler, cst.Attribute):
+                owner = self.desc(handler.value)  # `self.on_message`
+                if owner is not None and owner[0] == "inst":
+                    hq = f"{owner[1]}.{handler.attr.value}"
             if hq is not None:
                 self.event_funcs.add(hq)
         if isinstance(func, cst.Attribute) and func.attr.value in _METHOD_NAMES:
@@ -742,8 +765,12 @@ class _Analyzer:
                     return CLIENT
                 if m == "conversation":
                     return CONV
+                if m in _ITEM_KIND:
+                    # get_messages -> a Message or a list of them; get_dialogs -> Dialogs: a method
+                    # called on the result, or on an item of it, is one of theirs.
+                    return (_ITEM_KIND[m],)
                 return MESSAGE if m in api.MESSAGE_RETURNING else None
-            if k in ("event", "message", "conv"):
+            if k in ("event", "message", "conv", "dialog"):
                 return MESSAGE if m in api.MESSAGE_RETURNING else None
             if k == "inst":
                 return ("mcall", recv[1], m)
@@ -751,6 +778,15 @@ class _Analyzer:
                 return ("call", f"{recv[1]}.{m}")
             # A receiver resolved in the project pass: the result of its method `m`.
             return ("res", m, *recv)
+        if isinstance(func, cst.Name) and func.value == "super" and not call.args:
+            # `super()` in a method of class C: the same object, seen as C (for `send_message` of a
+            # TelegramClient subclass).
+            if self.names.qualified_name(func) == "builtins.super":
+                fscope = (scope or self.names.scope_of(func)).enclosing_function()
+                parent = fscope.parent if fscope is not None else None
+                if parent is not None and parent.kind == "class":
+                    return ("inst", parent.qualname)
+            return None
         if isinstance(func, cst.Name):
             d = self.desc(func, scope)
             if d is not None and d[0] in ("qual", "func", "class"):
@@ -781,7 +817,14 @@ class _Analyzer:
                     descs.add(d)
         finally:
             self._name_guard.discard(key)
-        out = next(iter(descs)) if len(descs) == 1 else None
+        if len(descs) == 1:
+            out: Desc | None = next(iter(descs))
+        elif 1 < len(descs) <= 4:
+            # Several bindings (`client: TelegramClient` then `client = make()`): the project pass
+            # accepts them when they all denote the same kind of object.
+            out = ("any", *sorted(descs, key=repr))
+        else:
+            out = None
         if memo is not None and not self._cut:
             memo[key] = out
         self._cut = self._cut or cut_before
@@ -801,21 +844,21 @@ class _Analyzer:
             fn = defining.node
             if isinstance(fn, cst.FunctionDef):
                 params = [*fn.params.posonly_params, *fn.params.params]
-                first = params[0] if params else None
-                if first is b.node:
-                    parent = defining.parent
-                    if parent is not None and parent.kind == "class":
-                        decos = {self.names.qualified_name(d.decorator) for d in fn.decorators}
-                        if "builtins.staticmethod" in decos:
-                            return None
-                        if "builtins.classmethod" in decos:
-                            return ("class", parent.qualname)
-                        return ("inst", parent.qualname)
+                parent = defining.parent
+                event_index = 0
+                if parent is not None and parent.kind == "class":
+                    decos = {self.names.qualified_name(d.decorator) for d in fn.decorators}
+                    if "builtins.staticmethod" not in decos:
+                        event_index = 1
+                        if params and params[0] is b.node:
+                            if "builtins.classmethod" in decos:
+                                return ("class", parent.qualname)
+                            return ("inst", parent.qualname)
+                if len(params) > event_index and params[event_index] is b.node:
                     if fn in self.event_handlers:
                         return EVENT
-                    if parent is None or parent.kind != "class":
-                        # Maybe an event handler registered from another module.
-                        return ("param0", defining.qualname)
+                    # An event handler if some module registers it (`add_event_handler`).
+                    return ("param0", defining.qualname)
             return None
         if kind in ("assign", "annassign", "walrus", "with"):
             if b.annotation is not None:
@@ -827,13 +870,23 @@ class _Analyzer:
                 return None
             return self.desc(v)
         if kind == "for":
-            it = b.value
+            it = b.value.expression if isinstance(b.value, cst.Await) else b.value
             if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute):
-                if it.func.attr.value == "iter_messages":
+                m = it.func.attr.value
+                if m in _ITEM_KIND:
                     recv = self.desc(it.func.value)
                     if recv is not None:
                         # `async for m in client.iter_messages(...)`: m is a Message.
-                        return MESSAGE if recv == CLIENT else ("res", "iter_messages", *recv)
+                        if recv == CLIENT:
+                            return (_ITEM_KIND[m],)
+                        return ("res", _ITEMS_OF[_ITEM_KIND[m]], *recv)
+            d = self.desc(it)
+            if d in (MESSAGE, ("dialog",)):
+                return d
+            if d is not None and d[0] == "res" and d[1] in _ITEM_KIND:
+                # Iterating over what get_messages/get_dialogs returned (one spelling for all, so
+                # that several loops binding one name agree).
+                return ("res", _ITEMS_OF[_ITEM_KIND[d[1]]], *d[2:])
             return None
         return None
 
@@ -898,10 +951,10 @@ class _Analyzer:
                 continue
             if d[0] == "qual" and d[1].startswith("builtins."):
                 continue
-            if s.method is not None and d[0] in ("client", "event", "message", "conv"):
+            if s.method is not None and d[0] in ("client", "event", "message", "conv", "dialog"):
                 if not _is_action_name(d[0], s.method):
                     continue
-            if s.method is None and d[0] in ("event", "message", "conv"):
+            if s.method is None and d[0] in ("event", "message", "conv", "dialog"):
                 continue
             s.desc = d
             s.index = len(kept_sites)
@@ -913,7 +966,8 @@ class _Analyzer:
             callee = self._callee(rc.call.func)
             if callee is None:
                 continue
-            unlocked = rc.ctx.lock is None
+            # Calls under the telethon lock are never reported: they need no position.
+            unlocked = rc.ctx.lock is None or rc.ctx.lock[0] != "telethon"
             calls.append((rc, callee, unlocked))
 
         # Positions of everything that may be reported, in one cheap codegen pass.
@@ -925,7 +979,7 @@ class _Analyzer:
         for rc, _, unlocked in calls:
             if unlocked:
                 wanted.append(rc.call)
-                if self._fixable(rc.ctx):
+                if rc.ctx.lock is None and self._fixable(rc.ctx):
                     fix_stmts.append(rc.ctx.stmt)  # type: ignore[arg-type]
         wanted.extend(lk.node for lk in self.locks)
         unique_stmts = list(dict.fromkeys(fix_stmts))
@@ -939,9 +993,9 @@ class _Analyzer:
             wanted.append(last_import)
         lock_def_nodes = self._lock_def_nodes()
         wanted.extend(lock_def_nodes.values())
-        ranges = node_ranges(self.tree, wanted) if wanted else {}
+        ranges = _Ranges(module, node_ranges(self.tree, wanted) if wanted else {})
         import_edit = self._import_edit(last_import, ranges)
-        lines = module.source.splitlines()
+        lines = _source_lines(module.source)
         fixes: dict[CSTNode, Fix | None] = {}
         for st in unique_stmts:
             fixes[st] = self._wrap_fix(st, strings[st], ranges, lines, import_edit)
@@ -966,9 +1020,9 @@ class _Analyzer:
             )
         for rc, callee, unlocked in calls:
             stmt = rc.ctx.stmt
-            fix = (
-                fixes.get(stmt) if unlocked and stmt is not None and rc.ctx.spawn is None else None
-            )
+            fix = None
+            if rc.ctx.lock is None and stmt is not None and rc.ctx.spawn is None:
+                fix = fixes.get(stmt)
             facts.calls.append(
                 CallSite(
                     callee=callee,
@@ -1066,6 +1120,9 @@ class _Analyzer:
 
     def _callee(self, func: CSTNode) -> tuple[object, ...] | None:
         if isinstance(func, cst.Attribute):
+            v = func.value
+            if isinstance(v, cst.Call) and isinstance(v.func, cst.Name) and v.func.value == "super":
+                return None  # the next class in the MRO: not resolved (never this very method)
             recv = self.desc(func.value)
             if recv is not None and recv[0] in (
                 "inst",
@@ -1125,7 +1182,7 @@ class _Analyzer:
         if anchor is None:
             return Edit(1, 1, 1, 1, text + nl + nl)
         end_line = ranges[anchor].end.line
-        lines = self.module.source.splitlines()
+        lines = _source_lines(self.module.source)
         if end_line >= len(lines):
             last = lines[end_line - 1] if lines else ""
             return Edit(end_line, len(last) + 1, end_line, len(last) + 1, nl + text)
@@ -1205,6 +1262,28 @@ class _Analyzer:
         return out
 
 
+class _Ranges(dict[CSTNode, Any]):
+    """Ranges from :func:`node_ranges`, falling back to libcst's provider for any node it lacks."""
+
+    def __init__(self, module: PythonModule, ranges: Mapping[CSTNode, Any]) -> None:
+        super().__init__(ranges)
+        self.module = module
+
+    def __missing__(self, node: CSTNode) -> Any:
+        r = self.module.range_of(node)
+        self[node] = r
+        return r
+
+
+def _source_lines(source: str) -> list[str]:
+    """Lines as libcst and Python count them: only \\r\\n, \\r and \\n break lines (not form feeds,
+    \\x1c-\\x1e, \\x85 or \\u2028 that ``str.splitlines`` also splits on)."""
+    lines = _LINE_BREAK.split(source)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def _is_action_name(kind: str, method: str) -> bool:
     if kind == "client":
         return method in api.CLIENT_ACTIONS or method in api.CLIENT_LIFECYCLE
@@ -1214,6 +1293,8 @@ def _is_action_name(kind: str, method: str) -> bool:
         return method in api.MESSAGE_ACTIONS
     if kind == "conv":
         return method in api.CONVERSATION_ACTIONS
+    if kind == "dialog":
+        return method in api.DIALOG_ACTIONS
     return False
 
 
@@ -1240,6 +1321,7 @@ class _Project:
         self.state_attrs: dict[str, list[Desc]] = {}
         self.event_funcs: set[str] = set()
         self.refs: set[str] = set()
+        self._canon: dict[str, str] = {}
         for m in self.mods:
             prefix = m.module + "." if m.module else ""
             for q, ff in m.functions.items():
@@ -1273,13 +1355,20 @@ class _Project:
             for c in m.calls:
                 self.calls_by_func.setdefault(c.func, []).append((c, m))
                 callee = self.target_of(c)
-                if callee is not None:
+                # A function calling itself does not make it a helper.
+                if callee is not None and callee != c.func:
                     self.callers.setdefault(callee, []).append((c, m))
 
     # ------------------------------------------------------------------ resolution
 
     def canon(self, q: str) -> str:
         """Follow re-exports: ``app.client`` -> ``app.tg.client`` when ``app`` imports it."""
+        out = self._canon.get(q)
+        if out is None:
+            out = self._canon[q] = self._follow(q)
+        return out
+
+    def _follow(self, q: str) -> str:
         for _ in range(12):
             if q in self.exports and self.exports[q] != q:
                 q = self.exports[q]
@@ -1304,6 +1393,8 @@ class _Project:
             return "message"
         if q in _CONV_CLASSES:
             return "conv"
+        if q in api.DIALOG_CLASSES:
+            return "dialog"
         if depth < 12 and q in self.classes:
             for base in self.classes[q][0]:
                 k = self.class_kind(base, depth + 1)
@@ -1378,6 +1469,9 @@ class _Project:
             m = self.method(d[1], d[2])
             r = self.funcs[m][0].returns if m is not None else None
             return self.class_of(r, depth + 1) if r is not None else None
+        if k == "any":
+            classes = {self.class_of(alt, depth + 1) for alt in d[1:]}
+            return classes.pop() if len(classes) == 1 else None
         return None
 
     def kind(self, d: Desc | None, depth: int = 0) -> str | None:
@@ -1385,7 +1479,7 @@ class _Project:
         if d is None or depth > 16:
             return None
         k = d[0]
-        if k in ("client", "event", "message", "conv"):
+        if k in ("client", "event", "message", "conv", "dialog"):
             return k
         if d in self._kind_memo:
             return self._kind_memo[d]
@@ -1418,6 +1512,9 @@ class _Project:
                 owner = self.class_of(inner, depth + 1)
                 if owner is not None:
                     out = self.kind(self.attr(owner, d[1]), depth + 1)
+        elif k == "any":
+            kinds = {self.kind(alt, depth + 1) for alt in d[1:]}
+            out = kinds.pop() if len(kinds) == 1 else None
         elif k == "param0":  # the first parameter of a function registered as an event handler
             out = "event" if self.canon(d[1]) in self.event_funcs else None
         elif k == "state":
@@ -1658,10 +1755,10 @@ def _result_kind(kind: str | None, method: str) -> str | None:
             return "client"
         if method == "conversation":
             return "conv"
-        if method == "iter_messages":
-            return "message"
+        if method in _ITEM_KIND:
+            return _ITEM_KIND[method]
         return "message" if method in api.MESSAGE_RETURNING else None
-    if kind in ("event", "message", "conv"):
+    if kind in ("event", "message", "conv", "dialog"):
         return "message" if method in api.MESSAGE_RETURNING else None
     return None
 

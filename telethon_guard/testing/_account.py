@@ -68,6 +68,7 @@ class Account:
         self.responders: dict[int, Responder] = {}
         self.history: dict[int, list[types.Message]] = {}  # peer -> its chat, oldest first
         self.messages: dict[int, types.Message] = {}  # message ids are per account
+        self.message_pts: dict[int, int] = {}  # message id -> the pts its creation took
         self.read_inbox: dict[int, int] = {}
         self.read_outbox: dict[int, int] = {}
         self.incoming: dict[int, list[int]] = {}  # peer -> ids of messages it sent us, ascending
@@ -159,7 +160,7 @@ class Account:
             entities=entities or None,
             reply_to=types.MessageReplyHeader(reply_to_msg_id=reply_to) if reply_to else None,
         )
-        message.pts = self.next_pts(1, message)
+        self.message_pts[message.id] = self.next_pts(1, message)
         self.history.setdefault(peer_id, []).append(message)
         self.messages[message.id] = message
         if not message.out:
@@ -172,7 +173,7 @@ class Account:
 
     def new_message_updates(self, message: types.Message) -> types.Updates:
         return types.Updates(
-            updates=[types.UpdateNewMessage(message, message.pts, 1)],
+            updates=[types.UpdateNewMessage(message, self.message_pts[message.id], 1)],
             users=self.users_for([message.peer_id.user_id]),
             chats=[],
             date=message.date,

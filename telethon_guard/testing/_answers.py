@@ -16,6 +16,14 @@ _MAX_DIFFERENCE = 1000  # more pending updates: updates.differenceTooLong, as Te
 MAX_MESSAGE = 4096
 
 
+def _msg_id(message: Any) -> int:
+    return int(message.id)
+
+
+def _msg_stamp(message: Any) -> float:
+    return float(message.date.timestamp())
+
+
 class UnhandledRequestError(NotImplementedError):
     """The fake backend has no answer for a request; the message says how to add one."""
 
@@ -181,54 +189,54 @@ class Answers:
         return types.UpdateShortSentMessage(
             out=True,
             id=sent.id,
-            pts=sent.pts,
+            pts=self.account.message_pts[sent.id],
             pts_count=1,
             date=sent.date,
             entities=request.entities or None,
         )
 
     def _get_history(self, request: Any, ctx: Context) -> Any:
+        """messages.getHistory / messages.search: newest first, paged like Telegram pages."""
         peer = self.account.peer_user(request.peer, request)
-        messages = [
-            m
-            for m in reversed(self.account.history.get(peer, ()))
-            if (not request.min_id or m.id > request.min_id)
-            and (not request.max_id or m.id < request.max_id)
-        ]
-        query = getattr(request, "q", "")
-        if query:
-            messages = [m for m in messages if query.lower() in m.message.lower()]
+        chat = self.account.history.get(peer, [])  # oldest first; ids and dates only grow
+        lo = bisect.bisect_right(chat, request.min_id, key=_msg_id) if request.min_id else 0
+        hi = bisect.bisect_left(chat, request.max_id, key=_msg_id) if request.max_id else len(chat)
+        hi = max(hi, lo)
+        offset_date = request.offset_date if hasattr(request, "offset_date") else None
         if isinstance(request, functions.messages.SearchRequest):
             if not isinstance(request.filter, types.InputMessagesFilterEmpty):
                 raise UnhandledRequestError(
                     "FakeTelegram's messages.Search only supports text search "
                     "(InputMessagesFilterEmpty); use backend.answer() for media filters"
                 )
-            if request.from_id is not None:
-                sender = self.account.peer_user(request.from_id, request)
-                messages = [
-                    m for m in messages if (m.out if sender == self.account.me.id else not m.out)
-                ]
+            query = request.q.lower()
+            sender = request.from_id and self.account.peer_user(request.from_id, request)
+            chat = [
+                m
+                for m in chat[lo:hi]
+                if query in m.message.lower()
+                and (not sender or m.out == (sender == self.account.me.id))
+            ]
+            lo, hi = 0, len(chat)
             offset_date = request.max_date
-        else:
-            offset_date = request.offset_date
-        # Newest first. offset_id / offset_date pick the first message older than them, add_offset
-        # moves from there (negative: towards newer messages), limit caps the page.
+        # offset_id / offset_date pick the first message older than them, add_offset moves from
+        # there (negative: towards newer messages), limit caps the page. Positions count from the
+        # newest message; position i is chat[hi - 1 - i].
         start = 0
         if request.offset_id:
-            start = sum(1 for m in messages if m.id >= request.offset_id)
-        elif timestamp_of(offset_date) is not None:
-            stamp = timestamp_of(offset_date)
-            start = sum(1 for m in messages if m.date.timestamp() >= stamp)
+            start = hi - max(lo, bisect.bisect_left(chat, request.offset_id, lo, hi, key=_msg_id))
+        elif (stamp := timestamp_of(offset_date)) is not None:
+            start = hi - max(lo, bisect.bisect_left(chat, stamp, lo, hi, key=_msg_stamp))
         start += request.add_offset
-        end = start + min(max(request.limit, 0), 100)
-        page = messages[max(start, 0) : max(end, 0)]
+        end = min(start + min(max(request.limit, 0), 100), hi - lo)
+        start = max(start, 0)
+        page = chat[hi - end : hi - start][::-1] if end > start else []
         users = self.account.users_for([peer])
-        if len(page) == len(messages):
+        if len(page) == hi - lo:
             return make_tl(types.messages.Messages, messages=page, topics=[], chats=[], users=users)
         return make_tl(
             types.messages.MessagesSlice,
-            count=len(messages),
+            count=hi - lo,
             messages=page,
             topics=[],
             chats=[],

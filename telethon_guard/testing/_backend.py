@@ -341,7 +341,8 @@ class FakeTelegram:
         record.finished = time.monotonic()
         record.error = error
 
-    def _answer(self, request: Any, sender: FakeSender, followups: list[Any]) -> Any:
+    def _answer(self, request: Any, sender: FakeSender, followups: list[Any]) -> tuple[Any, bool]:
+        """The answer to ``request`` and whether it came from :meth:`answer` (a user function)."""
         inner = _inner(request)
         self._maybe_fail(inner)
         custom = self._custom.get(type(inner))
@@ -354,14 +355,14 @@ class FakeTelegram:
                     f"the answer function for {type(inner).__name__} returned an awaitable; "
                     "answer() needs a plain function that returns the TL object"
                 )
-            return result
+            return result, True
         builtin = self._answers.get(type(inner))
         if builtin is None:
             raise UnhandledRequestError(self._unhandled_message(inner))
         ctx = Context(lambda update: self._broadcast(update, sender))
         result = builtin(inner, ctx)
         followups.extend(ctx.followups)
-        return result
+        return result, False
 
     def _maybe_fail(self, request: Any) -> None:
         name = type(request).__name__

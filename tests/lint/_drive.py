@@ -8,6 +8,7 @@ are the engine's business and are not applied here.
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Mapping
 
 import libcst as cst
@@ -56,10 +57,8 @@ def where(
 
 def apply_fixes(source: str, findings: list[Finding]) -> str:
     """Apply the fixes of ``findings`` like the engine: non-overlapping edits, identical ones once."""
-    lines = source.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
+    # Line starts as Python counts them (str.splitlines also splits on form feeds and others).
+    offsets = [0, *(m.end() for m in re.finditer(r"\r\n|\r|\n", source))]
 
     def offset(line: int, column: int) -> int:
         return offsets[line - 1] + column - 1 if line - 1 < len(offsets) else len(source)

@@ -573,3 +573,15 @@ def test_only_the_families_a_file_matters_to_analyse_it(
         ["."], Config(lock_names=("telethon_lock", "app.locks.bang")), families=(BoomFamily(),)
     )
     assert sorted(BoomFamily.analysed) == ["a.py", "b.py", "c.py"]
+
+
+def test_git_listing_skips_tracked_files_deleted_from_the_work_tree(
+    tree: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree({"a.py": "boom()\n", "gone.py": "boom()\n", "new.py": "boom()\n"})
+    _git(root, "init", "-q")
+    _git(root, "add", "a.py", "gone.py")
+    (root / "gone.py").unlink()
+    monkeypatch.chdir(root)
+    result = engine.run(["."], Config(), families=TEST_FAMILIES)
+    assert codes(result.findings) == [("a.py", "TG901", 1), ("new.py", "TG901", 1)]

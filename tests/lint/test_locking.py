@@ -251,6 +251,16 @@ async def route():
         [("TG100", 4), ("TG100", 7)],
     ),
     (
+        "subclass-super",
+        """\
+from telethon import TelegramClient
+class Relay(TelegramClient):
+    async def send_message(self, *args, **kwargs):
+        return await super().send_message(*args, **kwargs)
+""",
+        [("TG100", 4)],
+    ),
+    (
         "attribute-from-init-and-class-annotation",
         """\
 from telethon import TelegramClient
@@ -355,6 +365,23 @@ async def f():
         [("TG100", 8), ("TG100", 12)],
     ),
     (
+        "dialogs-and-iterated-messages",
+        src("""
+        async def f():
+            async with telethon_lock:
+                dialogs = await client.get_dialogs()
+                messages = await client.get_messages("me", limit=3)
+            for d in dialogs:
+                await d.send_message("hi")
+            for m in messages:
+                await m.delete()
+            async with telethon_lock:
+                async for d in client.iter_dialogs():
+                    await d.archive()
+        """),
+        [("TG100", 10), ("TG100", 12)],
+    ),
+    (
         "event-handlers",
         """\
 from telethon import TelegramClient, events
@@ -375,6 +402,18 @@ async def registered(ev):
 client.add_event_handler(registered, events.NewMessage)
 """,
         [("TG100", 6), ("TG100", 7), ("TG100", 8), ("TG100", 11), ("TG100", 15)],
+    ),
+    (
+        "module-annotation-then-global-assignment",
+        """\
+from telethon import TelegramClient
+client: TelegramClient
+async def start():
+    global client
+    client = TelegramClient("s", 1, "x")
+    await client.get_me()
+""",
+        [("TG100", 6)],
     ),
     (
         "not-actions",

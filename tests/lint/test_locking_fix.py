@@ -158,3 +158,18 @@ def test_fix_keeps_crlf_line_endings_and_unicode_columns() -> None:
         "        ü = 'é'; await client.send_message('me', 'ü')\r\n"
     )
     assert lint({"example.py": fixed}) == []
+
+
+def test_fix_counts_lines_like_python_with_form_feeds() -> None:
+    source = (
+        "from telethon import TelegramClient\n"
+        "\x0c\n"
+        "client = TelegramClient('s', 1, 'x')  # a \x0c page break and \u2028 in a comment\n"
+        "async def f():\n"
+        "    await client.get_me()\n"
+    )
+    fixed = fix(source)
+    assert fixed.endswith(
+        "async def f():\n    async with telethon_lock:\n        await client.get_me()\n"
+    )
+    assert lint({"example.py": fixed}) == []

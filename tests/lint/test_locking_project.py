@@ -484,3 +484,41 @@ def test_event_handler_registered_from_another_module() -> None:
         ),
     }
     assert where(files) == [("bot/handlers.py", "TG100", 3), ("bot/handlers.py", "TG100", 4)]
+
+
+def test_helper_call_under_another_lock() -> None:
+    files = {
+        "app/tg.py": TG,
+        "app/relay.py": HELPER,
+        "app/api.py": (
+            "import asyncio\n"
+            "from app.relay import send\n"
+            "send_lock = asyncio.Lock()\n"
+            "async def a():\n"
+            "    async with send_lock:\n"
+            "        await send('x')\n"
+        ),
+    }
+    found = lint(files)
+    assert [(f.path, f.line, f.fix) for f in found] == [
+        ("app/api.py", 6, None),
+        ("app/relay.py", 5, found[1].fix),
+    ]
+    assert "under `send_lock`, which is not the telethon lock" in found[0].message
+
+
+def test_event_handler_methods_registered_in_init() -> None:
+    files = {
+        "bot/app.py": (
+            "from telethon import TelegramClient, events\n"
+            "class Bot:\n"
+            "    def __init__(self, client: TelegramClient):\n"
+            "        self.client = client\n"
+            "        client.add_event_handler(self.on_message, events.NewMessage())\n"
+            "    async def on_message(self, event):\n"
+            "        await event.reply('hi')\n"
+            "    async def other(self, thing):\n"
+            "        await thing.reply('x')\n"
+        ),
+    }
+    assert where(files) == [("bot/app.py", "TG100", 7)]

@@ -115,3 +115,12 @@ def test_message_returning_methods_exist() -> None:
         assert (
             hasattr(TelegramClient, name) or hasattr(Message, name) or hasattr(Conversation, name)
         ), name
+
+
+def test_dialog_actions_match_dialog_coroutines() -> None:
+    from telethon.tl.custom import Dialog
+
+    assert {n for n in _public(Dialog) if _is_coroutine(Dialog, n)} == api.DIALOG_ACTIONS
+    for qual in api.DIALOG_CLASSES:
+        mod, _, name = qual.rpartition(".")
+        assert getattr(importlib.import_module(mod), name) is Dialog

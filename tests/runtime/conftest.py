@@ -17,7 +17,16 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
-def guard() -> Iterator[Callable[..., None]]:
+def no_guard() -> Iterator[None]:
+    """Start the test with the guard uninstalled (even in a run under ``--telethon-guard``, whose
+    plugin installs it again before the next test) and leave it uninstalled."""
+    telethon_guard.uninstall()
+    yield
+    telethon_guard.uninstall()
+
+
+@pytest.fixture
+def guard(no_guard: None) -> Iterator[Callable[..., None]]:
     """``guard(mode, **kwargs)`` installs the guard (no deployment check, no session claims unless
     asked); the guard is uninstalled after the test whatever happens."""
 

@@ -14,8 +14,17 @@ from telethon.client.users import UserMethods
 
 import telethon_guard
 from telethon_guard import TelethonGuardError, stats
+from telethon_guard import guard as _guard
 
-ORIGINAL_CALL = vars(UserMethods)["_call"]
+# Telethon's own function (the guard may already be installed: a run under --telethon-guard).
+ORIGINAL_CALL = (
+    _guard._original
+    if vars(UserMethods)["_call"] is _guard._guarded_call
+    else vars(UserMethods)["_call"]
+)
+
+# These tests install the guard themselves and provoke violations on purpose.
+pytestmark = [pytest.mark.usefixtures("no_guard"), pytest.mark.telethon_guard_allow]
 
 
 @pytest.fixture

@@ -23,9 +23,18 @@ from telethon_guard import (
     telethon_lock,
     uninstall,
 )
+from telethon_guard import guard as _guard
 from telethon_guard.testing import FakeTelegram
 
-ORIGINAL_CALL = vars(UserMethods)["_call"]
+# Telethon's own function (the guard may already be installed: a run under --telethon-guard).
+ORIGINAL_CALL = (
+    _guard._original
+    if vars(UserMethods)["_call"] is _guard._guarded_call
+    else vars(UserMethods)["_call"]
+)
+
+# These tests install the guard themselves and provoke violations on purpose.
+pytestmark = [pytest.mark.usefixtures("no_guard"), pytest.mark.telethon_guard_allow]
 
 
 def line_of(marker: str) -> str:
@@ -121,6 +130,30 @@ async def test_install_with_defaults_claims_sessions_and_checks_deployment(
             fake.client(tmp_path / "claimed.session")
     finally:
         await first.disconnect()
+
+
+def test_a_refused_deployment_leaves_telethon_unpatched(
+    guard: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What check_deployment() detects is the deployment helper's business (tested there); here: install()
+    # checks before it patches anything, and a failure half-way leaves nothing behind.
+    from telethon_guard import deployment, sessions
+
+    def refuse() -> None:
+        raise telethon_guard.UnsafeDeploymentError("uvicorn --reload")
+
+    monkeypatch.setattr(deployment, "check_deployment", refuse)
+    with pytest.raises(telethon_guard.UnsafeDeploymentError):
+        guard("strict", check_deployment=True)
+    assert vars(UserMethods)["_call"] is ORIGINAL_CALL and stats().mode is None
+
+    def broken() -> None:
+        raise OSError("no lock directory")
+
+    monkeypatch.setattr(sessions, "_install_claims", broken)
+    with pytest.raises(OSError):
+        guard("strict", claim_sessions=True)
+    assert vars(UserMethods)["_call"] is ORIGINAL_CALL and stats().mode is None
 
 
 # --- strict --------------------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The inner runs install the guard themselves and provoke violations on purpose.
+pytestmark = [pytest.mark.usefixtures("no_guard"), pytest.mark.telethon_guard_allow]
+
 # A client on the fake backend, for the inner test files.
 CONFTEST = """
 import pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
 import sqlite3
 import subprocess
@@ -112,6 +113,7 @@ async def test_send_message_then_get_messages_round_trip(
     assert history[0].sender_id == history[0].chat_id  # incoming private message: sent by alice
     assert history[1].sender_id == fake.me.id
     assert fake.sent_messages("alice") == ["message 0", "message 1", "message 2"]
+    assert all(m is not stored for m in history for stored in fake.history("alice"))  # copies
 
     by_id = await tg.get_messages("alice", ids=[sent[1].id, 10_000])
     assert by_id[0].text == "message 1" and by_id[1] is None
@@ -139,6 +141,15 @@ async def test_iter_messages_pages_offsets_and_reverse(
     assert [m.id async for m in tg.iter_messages("alice", search="25")] == [250, 225, 125, 25]
     total = await tg.get_messages("alice", limit=0)
     assert total.total == 250
+
+    # offset_date: messages strictly older than the date (give the stored messages a minute each).
+    base = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    for i, message in enumerate(fake.history("alice")):
+        message.date = base + datetime.timedelta(minutes=i)  # message id i + 1
+    older = await tg.get_messages(
+        "alice", limit=3, offset_date=base + datetime.timedelta(minutes=9)
+    )
+    assert [m.id for m in older] == [9, 8, 7]
 
 
 async def test_conversation_newbot_gets_the_token(fake: FakeTelegram, tg: TelegramClient) -> None:
