@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-
 __all__ = ["CODE_SELECTOR", "Config", "ConfigError", "find_pyproject", "load_config", "parse_codes"]
 
 #: A code or a code prefix: ``TG``, ``TG1``, ``TG10``, ``TG100``.

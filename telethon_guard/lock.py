@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import importlib.util
 import inspect
 import logging
 import os
@@ -106,12 +107,13 @@ def _outside_task_error(what: str) -> TelethonGuardError:
 # A site is kept as (code, f_lasti) and turned into "file:line" only when a message needs it.
 # ---------------------------------------------------------------------------------------------------------
 def _module_dir(name: str) -> str | None:
+    # find_spec locates the package without importing it: importing telethon_guard must not load Telethon.
     try:
-        module = __import__(name)
-    except ImportError:  # pragma: no cover - telethon is a dependency
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # pragma: no cover - telethon is a dependency
         return None
-    path = getattr(module, "__file__", None)
-    return os.path.dirname(path) + os.sep if path else None
+    origin = spec.origin if spec is not None else None
+    return os.path.dirname(origin) + os.sep if origin else None
 
 
 _INTERNAL_PREFIXES = tuple(
