@@ -49,7 +49,6 @@ from ..config import Config
 from ..model import Edit, Finding, Fix
 from ..names import (
     Binding,
-    ModuleNames,
     Scope,
     dotted_name,
     iter_child_nodes,
@@ -322,7 +321,7 @@ class _Analyzer:
         self.module = module
         self.tree = module.tree
         self.config = module.config
-        self.names = ModuleNames.build(module.tree, module.module_name, module.is_package)
+        self.names = module.names
         self.sites: list[_RawSite] = []
         self.calls: list[_RawCall] = []
         self.locks: list[_RawLock] = []
