@@ -172,8 +172,24 @@ class _GitIgnore:
         return result
 
 
+def _maybe_git(directory: str) -> bool:
+    """Whether ``directory`` may be in a git work tree (a ``.git`` above it): saves a git process."""
+    if os.environ.get("GIT_DIR") or os.environ.get("GIT_WORK_TREE"):
+        return True
+    here = directory
+    while True:
+        if os.path.lexists(os.path.join(here, ".git")):
+            return True
+        parent = os.path.dirname(here)
+        if parent == here:
+            return False
+        here = parent
+
+
 def _git_listing(directory: str) -> list[str] | None:
     """Files under ``directory`` per git (tracked and untracked-not-ignored), or None outside git."""
+    if not _maybe_git(directory):
+        return None
     try:
         proc = subprocess.run(
             ["git", "ls-files", "-co", "--exclude-standard", "-z"],

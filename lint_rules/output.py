@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import Counter
@@ -133,6 +132,8 @@ def finding_to_json(f: Finding) -> dict[str, Any]:
 
 def render_json(findings: Sequence[Finding]) -> str:
     """A JSON array, one finding per line (the C encoder: indent would use the slow one)."""
+    import json
+
     if not findings:
         return "[]"
     body = ",\n  ".join(json.dumps(finding_to_json(f), ensure_ascii=False) for f in findings)
@@ -165,6 +166,8 @@ def _rule_text(rule: Any, attr: str) -> str:
 
 def render_sarif(findings: Sequence[Finding], rules: Mapping[str, Any], version: str) -> str:
     """A SARIF 2.1.0 log with one run, as GitHub code scanning accepts it."""
+    import json
+
     ids = list(rules)
     index = {code: i for i, code in enumerate(ids)}
     driver_rules = []
@@ -239,6 +242,8 @@ def render_statistics(
     findings: Sequence[Finding], rules: Mapping[str, Any], *, as_json: bool = False
 ) -> str:
     """Count per code, most frequent first: ``count  CODE  [*]  name``."""
+    import json
+
     counts = Counter(f.code for f in findings)
     fixable = Counter(f.code for f in findings if f.fix is not None)
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -49,6 +49,7 @@ class _Finding:
     setting: str  # "reload" | "workers"
     workers: int
     source: str  # where the setting came from, for the message
+    master: bool = False  # found in a server's master process (gunicorn --preload), not a worker
 
 
 def check_deployment() -> None:
@@ -351,6 +352,7 @@ def _gunicorn_findings(seen: _Seen) -> list[_Finding]:
                 "workers",
                 arbiter_workers,
                 f"the master's worker count, raised to {arbiter_workers} (TTIN signal) ({where})",
+                seen.gunicorn_worker is None,
             )
         )
     elif workers > 1:
@@ -369,7 +371,9 @@ def _gunicorn_findings(seen: _Seen) -> list[_Finding]:
             )
         else:
             source = f"gunicorn's workers setting ({workers}) ({where})"
-        findings.append(_Finding("gunicorn", "workers", workers, source))
+        findings.append(
+            _Finding("gunicorn", "workers", workers, source, seen.gunicorn_worker is None)
+        )
     if getattr(cfg, "reload", False):
         if "--reload" in argv:
             source = f"the --reload flag ({where})"
@@ -440,6 +444,12 @@ def _message(findings: list[_Finding]) -> str:
                 f"- {finding.server} runs with auto-reload, set by {finding.source}. The reloader "
                 "builds the client twice: a module-level client in the supervisor and again in "
                 "each child it (re)starts, and restarts overlap old and new processes."
+            )
+        elif finding.master:
+            lines.append(
+                f"- this process is the {finding.server} master, which loads the app (--preload) "
+                f"and then forks {finding.workers} worker processes, set by {finding.source}. Each "
+                "worker then uses a TelegramClient on the same session."
             )
         else:
             lines.append(

@@ -208,6 +208,21 @@ def _is_dead(task: asyncio.Task[Any]) -> bool:
         return False
 
 
+def _check_wait_timeout(wait_timeout: object) -> None:
+    # Checked before queueing: an error raised once queued would leave the waiter in the queue, and
+    # the lock would later be handed to a task that no longer waits for it.
+    if isinstance(wait_timeout, bool) or not isinstance(wait_timeout, (int, float)):
+        raise TypeError(
+            f"telethon_lock: wait_timeout must be a number of seconds or None, not "
+            f"{type(wait_timeout).__name__} {wait_timeout!r}"
+        )
+    if not wait_timeout >= 0:  # also refuses NaN
+        raise ValueError(
+            f"telethon_lock: wait_timeout must be >= 0 seconds (or None to wait as long as it "
+            f"takes), not {wait_timeout!r}"
+        )
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -390,6 +405,8 @@ class TelethonLock:
         "_owner",
         "_queue",
         "_since",
+        "_check_after",
+        "_checks",
         "_site",
         "_ticks",
         "_waiting",
@@ -407,6 +424,11 @@ class TelethonLock:
         self._queue: collections.deque[_Waiter] = collections.deque()
         self._waiting: dict[asyncio.Task[Any], _Waiter] = {}
         self._ticks: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
+        # Loops with a deadlock check scheduled (one walk per loop iteration, however many queue),
+        # and the time before which a queueing task leaves the check to the periodic tick (a costly
+        # walk -- a holder awaiting thousands of tasks -- must not run once per waiter).
+        self._checks: set[asyncio.AbstractEventLoop] = set()
+        self._check_after = 0.0
         self._hold_warning_s: float | None = None
         self._watching = False
         self._watch_needed = False
@@ -433,7 +455,10 @@ class TelethonLock:
             LockTimeoutError: not acquired within ``wait_timeout`` seconds.
             LockDeadlockError: the task holding the lock is (transitively) awaiting this task.
             TelethonGuardError: called with no running event loop or outside a task.
+            TypeError, ValueError: ``wait_timeout`` is not ``None`` or a number of seconds >= 0.
         """
+        if wait_timeout is not None:
+            _check_wait_timeout(wait_timeout)
         try:
             task = _current_task()
         except RuntimeError:
@@ -488,6 +513,8 @@ class TelethonLock:
         self, *, wait_timeout: float | None = None
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """``async with telethon_lock(wait_timeout=2):`` -- the lock with a bounded wait."""
+        if wait_timeout is not None:
+            _check_wait_timeout(wait_timeout)
         return _LockContext(self, wait_timeout)
 
     async def __aenter__(self) -> None:
@@ -640,7 +667,8 @@ class TelethonLock:
                 f"(acquired at {_format_site(self._site)})"
             )
         return TelethonGuardError(
-            f"telethon_lock.{what} called {caller} at {_caller_site()} {state}. Only the task "
+            f"telethon_lock.{what} called {caller} at {_caller_site()} (PID {os.getpid()}) {state}. "
+            "Only the task "
             "that acquired the lock may release it, once per acquire: use `async with telethon_lock:` "
             "rather than pairing acquire()/release() by hand across tasks."
         )
@@ -722,8 +750,10 @@ class TelethonLock:
                 self._start_watchdog()
             return None
         if wait_timeout is not None:
-            waiter.timer = loop.call_later(max(wait_timeout, 0.0), self._time_out, waiter)
-        self._check_deadlocks(loop)
+            waiter.timer = loop.call_later(wait_timeout, self._time_out, waiter)
+        if loop not in self._checks and _monotonic() >= self._check_after:
+            self._checks.add(loop)
+            loop.call_soon(self._scheduled_check, loop)
         try:
             await waiter.fut
         except BaseException:
@@ -753,7 +783,7 @@ class TelethonLock:
         """Free the lock held by a dead task; called with the mutex held. Returns the ERROR to log."""
         how = "finished without releasing it" if owner.done() else "belongs to a closed event loop"
         message = (
-            f"telethon_lock was held by task '{_task_name(owner)}' (acquired at "
+            f"telethon_lock (PID {os.getpid()}) was held by task '{_task_name(owner)}' (acquired at "
             f"{_format_site(self._site)}, {_monotonic() - self._since:.3f} s ago), which {how}; "
             "releasing it now. Always hold the lock with `async with telethon_lock:` (or release() in "
             "a `finally:`), and finish tasks before their event loop closes."
@@ -790,8 +820,8 @@ class TelethonLock:
                 f"and has held it for {now - self._since:.3f} s"
             )
             error = LockTimeoutError(
-                f"task '{_task_name(waiter.task)}' (at {_format_site(waiter.site)}) could not acquire "
-                f"telethon_lock within {now - waiter.since:.3f} s: it is held by {holder}; "
+                f"task '{_task_name(waiter.task)}' (at {_format_site(waiter.site)}, PID {os.getpid()}) "
+                f"could not acquire telethon_lock within {now - waiter.since:.3f} s: it is held by {holder}; "
                 f"{_plural(waiting, 'task')} waiting (this one included). Keep slow work out of the lock "
                 "or raise wait_timeout."
             )
@@ -809,22 +839,35 @@ class TelethonLock:
             if owner is not None and _is_dead(owner):
                 stale = self._reap_locked(owner)
                 self._hand_off(_monotonic())
-            self._ticks[loop] = loop.call_later(_TICK_S, self._tick, loop)
         if stale is not None:
             _log.error(stale)
-        self._check_deadlocks(loop)
+        cost = self._check_deadlocks(loop)
+        with self._mutex:
+            # Slow down when the walk is costly, so that it never takes more than ~5% of the loop.
+            self._ticks[loop] = loop.call_later(max(_TICK_S, 20 * cost), self._tick, loop)
 
-    def _check_deadlocks(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Fail the waiters that the holder is awaiting; runs on ``loop``, the holder's loop or not."""
+    def _scheduled_check(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The deadlock check of the tasks that queued on ``loop`` in the last loop iteration."""
+        self._checks.discard(loop)
+        cost = self._check_deadlocks(loop)
+        self._check_after = _monotonic() + 20 * cost
+
+    def _check_deadlocks(self, loop: asyncio.AbstractEventLoop) -> float:
+        """Fail the waiters that the holder is awaiting; runs on ``loop``, the holder's loop or not.
+
+        Returns the seconds the walk of the holder's await graph took.
+        """
         holder = self._owner
-        if holder is None or holder.get_loop() is not loop:
-            return  # a task cannot await a task of another loop
+        if holder is None or holder.get_loop() is not loop or not self._waiting:
+            return 0.0  # a task cannot await a task of another loop
+        started = _monotonic()
         found = _find_deadlocks(holder, self._waiting)
+        cost = _monotonic() - started
         if not found:
-            return
+            return cost
         with self._mutex:
             if self._owner is not holder:
-                return
+                return cost
             held = _monotonic() - self._since
             holder_site = _format_site(self._site)
             for task, chain in found.items():
@@ -833,8 +876,8 @@ class TelethonLock:
                     continue
                 path = " -> ".join([f"'{_task_name(holder)}'", *chain])
                 error = LockDeadlockError(
-                    f"deadlock: task '{_task_name(task)}' waits for telethon_lock at "
-                    f"{_format_site(waiter.site)}, but the task holding it, '{_task_name(holder)}' "
+                    f"deadlock (PID {os.getpid()}): task '{_task_name(task)}' waits for telethon_lock "
+                    f"at {_format_site(waiter.site)}, but the task holding it, '{_task_name(holder)}' "
                     f"(acquired at {holder_site}, held {held:.3f} s), is waiting for it. "
                     f"Await chain: {path}. Neither can proceed. Fix: do not await tasks that need "
                     "telethon_lock while holding it (release it first), or make the Telethon calls in "
@@ -843,6 +886,7 @@ class TelethonLock:
                 )
                 if self._leave_queue(waiter, error):
                     COUNTERS.deadlocks += 1
+        return cost
 
     # -- the hold warning: one lazily started watchdog thread per lock ---------------------------------------
     def _start_watchdog(self) -> None:
@@ -886,7 +930,8 @@ class TelethonLock:
                     else:
                         warned = (owner, since)
                         message = (
-                            f"telethon_lock has been held for {held:.1f} s (hold_warning_s={limit:g}) "
+                            f"telethon_lock (PID {os.getpid()}) has been held for {held:.1f} s "
+                            f"(hold_warning_s={limit:g}) "
                             f"by task '{_task_name(owner)}', which acquired it at "
                             f"{_format_site(self._site)}; {_plural(len(self._waiting), 'task')} "
                             "waiting. Every other Telethon action waits meanwhile: keep slow work "
@@ -934,12 +979,24 @@ _LOCKS: weakref.WeakSet[TelethonLock] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     # A watchdog thread does not survive fork, and the mutex may have been held by another thread.
+    # No task of the parent runs in the child either: asyncio itself forgets the running loop there
+    # (asyncio/events.py `_get_running_loop` compares the PID), so the holder and the waiters are
+    # dropped. The cached loop must go too: the parent's loop still claims the forking thread's
+    # ident, and `_current_task` would answer the parent's task for every task of the child.
+    global _last_loop
+    _last_loop = None
     for lock in _LOCKS:
         lock._mutex = threading.Lock()
         lock._watch_wakeup = threading.Event()
         lock._watching = False
         lock._watch_needed = lock._hold_warning_s is not None
         lock._ticks.clear()
+        lock._checks.clear()
+        lock._owner = None
+        lock._depth = 0
+        lock._site = None
+        lock._queue.clear()
+        lock._waiting.clear()
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX

@@ -21,6 +21,7 @@ import contextlib
 import datetime
 import errno
 import functools
+import gc
 import hashlib
 import json
 import logging
@@ -560,11 +561,35 @@ def _warn_no_flock() -> None:
         )
 
 
+def _live_claim(key: str) -> SessionClaim | None:
+    """The claim registered under ``key``, unless it belongs to a client that is garbage.
+
+    A ``TelegramClient`` is full of reference cycles (its sender holds bound methods of the client),
+    so one dropped without ``disconnect()`` -- e.g. re-created in a loop or a retry -- lives until
+    the cyclic garbage collector runs, and its finaliser releases the claim only then. Before
+    refusing a new claim because of a client that is not connected, collect once and look again.
+    Called with ``_registry_lock`` held (an RLock: the finalisers release claims under it).
+    """
+    existing = _registry.get(key)
+    if existing is None or existing._explicit or existing._client is None:
+        return existing
+    client = existing._client()
+    try:
+        connected = client is not None and bool(client.is_connected())
+    except Exception:
+        connected = True
+    if connected:
+        return existing
+    del client
+    gc.collect()
+    return _registry.get(key)
+
+
 def _claim_path(path: pathlib.Path, holder: str, site: str, explicit: bool) -> SessionClaim:
     """Claim a session file (normalised path) for this process. Raises SessionInUseError."""
     key = "path:" + str(path)
     with _registry_lock:
-        existing = _registry.get(key)
+        existing = _live_claim(key)
         if existing is not None:
             raise _conflict_in_process(str(path), existing, f"Session {path}")
         if fcntl is None:
@@ -689,7 +714,7 @@ def _auth_key_hash(session: Any) -> str | None:
 def _claim_key(client: Any, key_hash: str, binding: _ClientBinding) -> None:
     key = "authkey:" + key_hash
     with _registry_lock:
-        existing = _registry.get(key)
+        existing = _live_claim(key)
         if existing is not None:
             raise _conflict_in_process(
                 "", existing, f"The StringSession auth key (fingerprint {key_hash[:8]})"
@@ -737,8 +762,10 @@ def _claim_file_for_client(client: Any, path: pathlib.Path, binding: _ClientBind
 def _session_target(session: Any) -> pathlib.Path | str | None:
     """A session file path to claim, a StringSession key hash (``"key:..."``) or None (memory)."""
     if isinstance(session, (str, pathlib.Path)):
-        # telethon/client/telegrambaseclient.py:295-297 -- str/Path become SQLiteSession(str(path)).
-        return _normalise(str(session))
+        # telethon/client/telegrambaseclient.py:295-297 -- str/Path become SQLiteSession(str(path)),
+        # and an empty name is an in-memory SQLite database (telethon/sessions/sqlite.py:38-43).
+        name = str(session)
+        return _normalise(name) if name else None
     from telethon.sessions import SQLiteSession, StringSession
 
     if isinstance(session, SQLiteSession):

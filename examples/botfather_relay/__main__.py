@@ -4,6 +4,9 @@ One process, one worker, no reload: the session file belongs to exactly one proc
 refuses anything else). Stop it with Ctrl-C or SIGTERM: the lifespan disconnects, which saves the
 session and releases it for the next process.
 
+``python -m examples.botfather_relay demo [--requests N]`` serves the relay offline on a free port,
+fires concurrent mixed requests at it, prints what happened and the guard's statistics, and stops.
+
 ``python -m examples.botfather_relay login`` logs the session in to Telegram once, interactively
 (phone, code, password), with ``API_ID`` / ``API_HASH`` set -- while the relay is stopped: the guard
 refuses a second process on the session.
@@ -47,11 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m examples.botfather_relay",
         description="Serve the guarded BotFather relay (settings: see examples/botfather_relay/settings.py).",
     )
-    parser.add_argument("command", nargs="?", choices=["serve", "login"], default="serve")
+    parser.add_argument("command", nargs="?", choices=["serve", "demo", "login"], default="serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    parser.add_argument(
+        "--requests", type=int, default=200, help="demo: concurrent requests (default 200)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import run
+
+        return run(max(10, args.requests))
     if args.command == "login":
         try:
             return asyncio.run(login())

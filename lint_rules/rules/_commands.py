@@ -490,8 +490,28 @@ def _server_of(words: Sequence[Word]) -> str | None:
         return words[0].base
     if _PYTHON.match(words[0].base):
         module = _python_module(words)
-        if module is not None and module[0] in _SERVERS:
-            return module[0]
+        if module is not None and _SERVER_MODULES.get(module[0], module[0]) in _SERVERS:
+            return _SERVER_MODULES.get(module[0], module[0])
+    return None
+
+
+def server_or_python(words: Sequence[Word]) -> str | None:
+    """What a command runs, wrappers looked through: a server's name, ``python``, or None."""
+    words = list(words)
+    for _ in range(8):
+        if not words:
+            return None
+        base = words[0].base
+        if base in _SERVERS:
+            return base
+        if _PYTHON.match(base):
+            return _server_of(words) or "python"
+        if base in _SIMPLE_WRAPPERS or base in ("env", "sudo"):
+            words = _next_command(words[1:])
+        elif base in _RUNNERS and len(words) > 1 and words[1].text in ("run", "exec"):
+            words = _from_server(words[2:])
+        else:
+            return None
     return None
 
 
@@ -630,12 +650,24 @@ def analyze_command(
             if module is None:
                 return issues
             name, k = module
+            name = _SERVER_MODULES.get(name, name)
             words = [Word(name, words[k].offs, words[k].start, words[k].end), *words[k + 1 :]]
             continue
         if base in _SERVERS:
             issues.extend(_server_options(base, words[1:], variables, config_refs=config_refs))
         return issues
     return issues
+
+
+#: Runnable modules of the servers besides the package itself (``python -m gunicorn.app.wsgiapp``).
+_SERVER_MODULES = {
+    "uvicorn.main": "uvicorn",
+    "uvicorn.__main__": "uvicorn",
+    "gunicorn.app.wsgiapp": "gunicorn",
+    "gunicorn.__main__": "gunicorn",
+    "hypercorn.__main__": "hypercorn",
+    "fastapi.__main__": "fastapi",
+}
 
 
 def _is_assignment(text: str) -> bool:
@@ -826,3 +858,65 @@ def names_of(module: PythonModule) -> ModuleNames:
     names = ModuleNames.build(module.tree, module.module_name, module.is_package)
     _LAST_NAMES[:] = [(module.tree, names)]
     return names
+
+
+def class_constants(module: PythonModule, names: ModuleNames) -> dict[str, object]:
+    """Literal class attributes of module-level classes, and of module-level instances built
+    without positional arguments: ``Settings.debug`` and ``settings.debug`` for
+
+        class Settings(BaseSettings):
+            debug: bool = False
+        settings = Settings()
+
+    (a keyword argument of the construction wins: ``Settings(debug=True)``). A settings class reads
+    its environment with the field's default as fallback: the default is what the source shows,
+    as for ``os.getenv("X", "default")``.
+    """
+    import libcst as cst
+
+    from ..names import UNKNOWN as NAMES_UNKNOWN
+
+    classes: dict[str, dict[str, object]] = {}
+    for stmt in module.tree.body:
+        if not isinstance(stmt, cst.ClassDef) or not isinstance(stmt.body, cst.IndentedBlock):
+            continue
+        attrs: dict[str, object] = {}
+        for line in stmt.body.body:
+            if not isinstance(line, cst.SimpleStatementLine):
+                continue
+            for small in line.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    target, value = small.targets[0].target, small.value
+                elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                    target, value = small.target, small.value
+                else:
+                    continue
+                if isinstance(target, cst.Name):
+                    v = names.constant_value(value)
+                    if v is not NAMES_UNKNOWN:
+                        attrs[target.value] = v
+        if attrs:
+            classes[stmt.name.value] = attrs
+    if not classes:
+        return {}
+    out: dict[str, object] = {}
+    for cls, attrs in classes.items():
+        for attr, v in attrs.items():
+            out[f"{cls}.{attr}"] = v
+    for name, bindings in names.module_scope.bindings.items():
+        if len(bindings) != 1 or bindings[0].kind not in ("assign", "annassign"):
+            continue
+        call = bindings[0].value
+        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Name):
+            continue
+        fields = classes.get(call.func.value)
+        if fields is None or any(a.keyword is None for a in call.args):
+            continue
+        given = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+        for attr, v in fields.items():
+            if attr in given:
+                v = names.constant_value(given[attr])
+                if v is NAMES_UNKNOWN:
+                    continue
+            out[f"{name}.{attr}"] = v
+    return out

@@ -35,14 +35,18 @@ _FILES = (
     "deployment files: `Dockerfile`, `Dockerfile.*`, `*.Dockerfile`, `Containerfile` (`CMD`/"
     "`ENTRYPOINT`/`RUN`, `ENV`), `Procfile`, `docker-compose*.yml`/`compose*.yaml` (`command`, "
     "`entrypoint`, `environment`), `*.sh`/`*.bash` and files with a sh/bash shebang, `Makefile`/`*.mk` "
-    "recipes, systemd `*.service` units (`ExecStart=`, `Environment=`), `.env` files, and the "
+    "recipes, systemd `*.service` units (`ExecStart=`, `Environment=`), supervisord configuration "
+    "(`supervisord.conf`, `supervisor/*.conf`: `command=`, `environment=`, `numprocs=` of a server "
+    "or Python program), `.env` files, and the "
     "`deployment-globs` of the configuration (YAML there is read like compose and Kubernetes "
     "manifests; other formats line by line after a `key=`/`key:` prefix)."
 )
 _POLICY = (
     "\n\nValues that are not literals: a variable (or a wrapper function's parameter) with a literal "
     'default uses the default (`${WEB_CONCURRENCY:-4}` is 4, `int(os.getenv("WORKERS", "1"))` is 1, '
-    "`W=4` earlier in the same file is 4); `$(nproc)` and `cpu_count()` mean several; any other value "
+    '`W=4` earlier in the same file is 4; `os.getenv("DEBUG")` without a default is None, so '
+    '`reload=os.getenv("ENV", "prod").lower() == "dev"` is off); `$(nproc)` and `cpu_count()` mean '
+    "several; any other value "
     '(`--workers $WORKERS`, `workers=int(os.environ["WORKERS"])`, `reload=settings.debug`, a '
     "wrapper's parameter without a literal default) cannot be verified and is reported, asking to pin "
     "it (suppress with `# noqa: TG201` where it is guaranteed to be 1). `--reload-dir` and "
@@ -197,6 +201,11 @@ def file_kind(path: str, config: Config) -> str | None:
         return "make"
     if lower.endswith(".service"):
         return "systemd"
+    if lower in ("supervisord.conf", "supervisor.conf") or (
+        lower.endswith((".conf", ".ini"))
+        and any(d in ("supervisor", "supervisor.d", "supervisord.d") for d in path.split("/")[:-1])
+    ):
+        return "supervisor"
     if (
         lower == ".env" or lower.startswith(".env.") or lower.endswith(".env")
     ) and not lower.endswith((".example", ".sample", ".template", ".dist")):
@@ -249,6 +258,8 @@ def _scan_text(kind: str, source: str) -> tuple[list[Issue], list[ConfigRef]]:
         issues = _systemd(source, refs)
     elif kind == "envfile":
         issues = _envfile(source)
+    elif kind == "supervisor":
+        issues = _supervisor(source, refs)
     else:
         issues = _generic(source, refs)
     return issues, refs
@@ -519,6 +530,16 @@ def _makefile(source: str, refs: list[ConfigRef]) -> list[Issue]:
             toffs = toffs[len(toffs) - len(text) :]
             issues.extend(cmd.analyze_shell(text, toffs, {}, refs))
             continue
+        rule = re.match(r"^[^\s#=:][^=:;]*::?(?!=)[^=;]*;(.*)$", line)
+        if rule:
+            # `run: deps ; uvicorn app:app --reload`: a recipe on the rule line.
+            start = starts[k] + rule.start(1)
+            text, toffs = _make_expand(
+                rule.group(1), list(range(start, start + len(rule.group(1)))), variables
+            )
+            issues.extend(cmd.analyze_shell(text, toffs, {}, refs))
+            k += 1
+            continue
         m = re.match(
             r"^\s*(?:export\s+|override\s+)?([A-Za-z_][\w.-]*)\s*(?::{1,3}|\?|\+|!)?=\s*(.*?)\s*$",
             line,
@@ -604,6 +625,60 @@ def _systemd(source: str, refs: list[ConfigRef]) -> list[Issue]:
         lead = len(text) - len(stripped)
         n = len(stripped) - len(stripped.lstrip("-@+!:"))
         issues.extend(cmd.analyze_shell(text[lead + n :], offs[lead + n :], dict(variables), refs))
+    return issues
+
+
+def _supervisor(source: str, refs: list[ConfigRef]) -> list[Issue]:
+    """supervisord ``[program:x]`` sections: ``command=``, ``environment=`` and ``numprocs=``.
+
+    ``numprocs=N`` runs N copies of the command: reported for servers and Python programs (a
+    Telethon bot run twice opens its session twice), not for other programs."""
+    issues: list[Issue] = []
+    for section in re.finditer(r"^\[[^\]\n]*\][^\n]*\n?((?:(?!\[)[^\n]*\n?)*)", source, re.M):
+        body_start = section.start(1)
+        body = section.group(1)
+        command: list[list[Word]] = []
+        numprocs: tuple[str, int, int] | None = None
+        for m in re.finditer(
+            r"^[ \t]*(command|environment|numprocs)[ \t]*=[ \t]*(.*?)[ \t\r]*$", body, re.M
+        ):
+            key, value = m.group(1), m.group(2)
+            start = body_start + m.start(2)
+            offs = range(start, start + len(value))
+            if key == "command":
+                command = cmd.split_shell(value, offs)
+                issues.extend(cmd.analyze_shell(value, offs, {}, refs))
+            elif key == "numprocs":
+                numprocs = (value, body_start + m.start(1), start + len(value))
+            else:
+                # KEY="value",KEY2=value2 (supervisord quotes values containing commas).
+                for pair in re.finditer(r'([A-Za-z_]\w*)=("[^"]*"|\'[^\']*\'|[^,]*)', value):
+                    raw = pair.group(2)
+                    vstart = start + pair.start(2)
+                    if raw[:1] in "\"'" and len(raw) >= 2:
+                        raw, vstart = raw[1:-1], vstart + 1
+                    word = Word(
+                        raw, tuple(range(vstart, vstart + len(raw))), vstart, vstart + len(raw)
+                    )
+                    issues.extend(
+                        cmd.analyze_env(
+                            pair.group(1), word, start + pair.start(1), start + pair.end()
+                        )
+                    )
+        if numprocs is not None and command:
+            head = command[0]
+            runs = cmd.server_or_python(head)
+            if runs is not None:
+                count = cmd.workers_value(numprocs[0])
+                issue = cmd.workers_issue(
+                    f"supervisord ({runs})",
+                    f"numprocs={numprocs[0]}",
+                    count,
+                    numprocs[1],
+                    numprocs[2],
+                )
+                if issue is not None:
+                    issues.append(issue)
     return issues
 
 
@@ -892,6 +967,15 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         stack.extend(iter_child_nodes(n))
 
 
+def _walk_ordered(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Pre-order, children in source order."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(list(iter_child_nodes(n))))
+
+
 class _PythonScan:
     def __init__(self, module: PythonModule) -> None:
         self.module = module
@@ -940,7 +1024,10 @@ class _PythonScan:
         self.config_module()
         constants: dict[str, object] = {
             k: v
-            for k, v in self.names.module_constants.items()
+            for k, v in {
+                **cmd.class_constants(self.module, self.names),
+                **self.names.module_constants,
+            }.items()
             if isinstance(v, (str, int, bool, tuple)) or v is None
         }
         self.facts.constants = constants
@@ -969,7 +1056,22 @@ class _PythonScan:
                         return int(inner)
                     except ValueError:
                         return cmd.UNKNOWN
+                if q == "builtins.int" and inner is None:
+                    return cmd.UNKNOWN  # int(os.getenv("W")): must be set, to anything
                 return inner
+            if q in ("os.getenv", "os.environ.get") and len(expr.args) == 1:
+                return (
+                    None  # the implicit default: unset means None (`reload=os.getenv("X") == "1"`)
+                )
+            if (
+                isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value in _STR_METHODS
+                and not expr.args
+            ):
+                receiver = self.value(expr.func.value)
+                if isinstance(receiver, str):
+                    return str(getattr(receiver, expr.func.attr.value)())
+                return receiver if isinstance(receiver, cmd._Sentinel) else cmd.UNKNOWN
         if isinstance(expr, cst.BinaryOperation):
             left, right = self.value(expr.left), self.value(expr.right)
             if cmd.SEVERAL in (left, right) and isinstance(expr.operator, (cst.Multiply, cst.Add)):
@@ -995,6 +1097,13 @@ class _PythonScan:
                     return left == right
                 if isinstance(operator, cst.NotEqual):
                     return left != right
+            if _plain(left) and isinstance(operator, (cst.In, cst.NotIn)):
+                # `os.getenv("ENV", "prod") in ("dev", "local")`
+                options = expr.comparisons[0].comparator
+                if isinstance(options, (cst.Tuple, cst.List, cst.Set)):
+                    values = [self.value(e.value) for e in options.elements]
+                    if all(_plain(v) for v in values):
+                        return (left in values) == isinstance(operator, cst.In)
             return cmd.UNKNOWN
         if isinstance(expr, cst.Name):
             bindings = self.names.bindings_of(expr)
@@ -1025,13 +1134,10 @@ class _PythonScan:
             return
         server = _UVICORN_CALLS.get(q)
         if server is not None:
-            for arg in node.args:
-                if arg.keyword is None:
-                    continue
-                kw = arg.keyword.value
+            for kw, value, where in self.keyword_items(node):
                 if kw in ("reload", "workers"):
-                    setting = f"{kw}={_code(self.module, arg.value)}"
-                    self.report_value(kw, server, setting, self.value(arg.value), self.where(arg))
+                    setting = f"{kw}={_code(self.module, value)}"
+                    self.report_value(kw, server, setting, self.value(value), self.where(where))
             return
         if q.endswith(".from_mapping") and q[: -len(".from_mapping")] in _CONFIG_CLASSES:
             server, reload_attr = _CONFIG_CLASSES[q[: -len(".from_mapping")]]
@@ -1064,16 +1170,54 @@ class _PythonScan:
                 elif isinstance(arg.value, cst.Dict):
                     self.env_dict(arg.value)
 
+    def keyword_items(
+        self, node: cst.Call
+    ) -> Iterator[tuple[str, cst.BaseExpression, cst.CSTNode]]:
+        """(keyword, value, node to report) of a call, ``**options`` expanded when it is a literal
+        dict (``uvicorn.run("app:app", **{"reload": True})``, ``opts = dict(workers=4)``)."""
+        for arg in node.args:
+            if arg.keyword is not None:
+                yield arg.keyword.value, arg.value, arg
+            elif arg.star == "**":
+                # Options defined elsewhere (`opts = {...}`) are reported where the server starts.
+                inline = isinstance(arg.value, cst.Dict)
+                for key, value, where in self.dict_items(arg.value):
+                    yield key, value, where if inline else arg
+
+    def dict_items(
+        self, expr: cst.BaseExpression, depth: int = 0
+    ) -> Iterator[tuple[str, cst.BaseExpression, cst.CSTNode]]:
+        """The string-keyed items of a dict display or ``dict(...)`` call (a name bound once to one
+        is followed; ``**`` inside is expanded), each with the node to report."""
+        if depth > 5:
+            return
+        if isinstance(expr, cst.Name):
+            bindings = self.names.bindings_of(expr)
+            if bindings and len(bindings) == 1 and bindings[0].value is not None:
+                yield from self.dict_items(bindings[0].value, depth + 1)
+            return
+        if isinstance(expr, cst.Dict):
+            for element in expr.elements:
+                if isinstance(element, cst.DictElement):
+                    key = self.names.constant_value(element.key)
+                    if isinstance(key, str):
+                        yield key, element.value, element
+                else:
+                    yield from self.dict_items(element.value, depth + 1)
+        elif isinstance(expr, cst.Call) and self.names.qualified_name(expr.func) == "builtins.dict":
+            for arg in expr.args:
+                if arg.keyword is not None:
+                    yield arg.keyword.value, arg.value, arg
+                elif arg.star in ("", "**"):
+                    yield from self.dict_items(arg.value, depth + 1)
+
     def mapping_settings(self, node: cst.Call, server: str, reload_attr: str) -> None:
         for arg in node.args:
             if arg.keyword is not None:
                 self.setting(server, reload_attr, arg.keyword.value, arg.value, arg)
-            elif isinstance(arg.value, cst.Dict):
-                for element in arg.value.elements:
-                    if isinstance(element, cst.DictElement):
-                        key = self.names.constant_value(element.key)
-                        if isinstance(key, str):
-                            self.setting(server, reload_attr, key, element.value, element)
+            else:
+                for key, value, where in self.dict_items(arg.value):
+                    self.setting(server, reload_attr, key, value, where)
 
     def setting(
         self,
@@ -1204,16 +1348,23 @@ class _PythonScan:
         if depth > 5:
             return None
         if isinstance(expr, cst.Name):
-            bindings = self.names.bindings_of(expr)
-            if bindings and len(bindings) == 1 and bindings[0].value is not None:
-                return self.sequence(bindings[0].value, depth + 1)
+            found = self.names.lookup(expr.value, self.names.scope_of(expr))
+            if found is None:
+                return None
+            scope, bindings = found
+            if len(bindings) == 1 and bindings[0].value is not None:
+                base = self.sequence(bindings[0].value, depth + 1)
+                if base is None:
+                    return None
+                return base + self.mutations(expr.value, scope, depth)
             return None
-        if (
-            isinstance(expr, cst.Call)
-            and self.names.qualified_name(expr.func) == "shlex.split"
-            and expr.args
-        ):
-            return None
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
+            # `base + ["--workers", "4"]`: an unresolved side stays one unknown word.
+            left = self.sequence(expr.left, depth + 1)
+            right = self.sequence(expr.right, depth + 1)
+            if left is None and right is None:
+                return None
+            return (left or [expr.left]) + (right or [expr.right])
         if not isinstance(expr, (cst.List, cst.Tuple)):
             return None
         out: list[cst.BaseExpression] = []
@@ -1227,6 +1378,41 @@ class _PythonScan:
             else:
                 out.append(element.value)
         return out
+
+    def mutations(self, name: str, scope: Any, depth: int) -> list[cst.BaseExpression]:
+        """Elements added to the list ``name`` of ``scope`` in place, in source order:
+        ``argv += [...]``, ``argv.append(x)``, ``argv.extend([...])``, ``argv.insert(i, x)``."""
+        out: list[cst.BaseExpression] = []
+        same = self._same_binding
+
+        for node in _walk_ordered(scope.node):
+            if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign):
+                if isinstance(node.target, cst.Name) and same(node.target, name, scope):
+                    added = self.sequence(node.value, depth + 1)
+                    out.extend(added if added is not None else [node.value])
+            elif (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and isinstance(node.func.value, cst.Name)
+                and node.func.attr.value in ("append", "extend", "insert")
+                and same(node.func.value, name, scope)
+            ):
+                args = [a.value for a in node.args if a.keyword is None and not a.star]
+                method = node.func.attr.value
+                if method == "append" and len(args) == 1:
+                    out.append(args[0])
+                elif method == "extend" and len(args) == 1:
+                    added = self.sequence(args[0], depth + 1)
+                    out.extend(added if added is not None else [args[0]])
+                elif method == "insert" and len(args) == 2:
+                    out.append(args[1])  # position unknown in general; the flag still counts
+        return out
+
+    def _same_binding(self, node: cst.Name, name: str, scope: Any) -> bool:
+        if node.value != name:
+            return False
+        found = self.names.lookup(name, self.names.scope_of(node))
+        return found is not None and found[0] is scope
 
     def argv(self, elements: list[cst.BaseExpression], anchor: cst.CSTNode | None) -> None:
         words = []
@@ -1270,6 +1456,13 @@ class _PythonScan:
             and node.args
         ):
             target = node.args[0].value
+        elif (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "split"
+            and not node.args
+        ):
+            target = node.func.value  # "uvicorn app:app --workers 2".split()
         text = self.text_of(target)
         if text is None:
             return
@@ -1327,6 +1520,9 @@ class _PythonScan:
 
 #: An unknown part of an f-string command: a shell variable the analysis cannot resolve.
 _PART = "${__expr__}"
+
+
+_STR_METHODS = frozenset({"lower", "upper", "strip", "casefold", "title"})
 
 
 def _plain(v: object) -> bool:

@@ -38,7 +38,7 @@ import builtins
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import libcst as cst
@@ -52,7 +52,6 @@ from ..names import (
     Scope,
     dotted_name,
     iter_child_nodes,
-    node_ranges,
 )
 from .base import Family, FileResult, PythonModule, Rule
 
@@ -75,7 +74,9 @@ __all__ = [
 #   ("any", D1, D2..)  one of several bindings
 Desc = tuple[Any, ...]
 Pos = tuple[int, int, int, int]  # line, column (1-based), end line, end column (exclusive)
-# None: no lock; ("telethon", ident, text); ("other", ident, text); ("local", lock use index)
+# None: no lock; ("telethon", ident, text); ("other", ident, text); ("local", lock use index);
+# ("param", "F#index#name", text): a lock received as parameter `name` of function F (resolved from
+# F's callers in the project pass)
 LockState = tuple[object, ...] | None
 
 CLIENT: Desc = ("client",)
@@ -111,6 +112,8 @@ class CallSite:
     text: str  # "relay.send()"
     pos: Pos | None  # None when locked (never reported)
     fix: Fix | None
+    # Locks passed as arguments: (position or -1, keyword or None, lock state), for parameter locks.
+    lock_args: tuple[tuple[int, str | None, LockState], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,12 +150,16 @@ class ModuleFacts:
     locks: list[LockUse] = field(default_factory=list)
     lock_defs: dict[str, Pos] = field(default_factory=dict)  # module global name -> definition
     state_attrs: dict[str, list[Desc]] = field(default_factory=dict)  # `app.state.x = value`
+    # `mod.x = value` where `mod` is a module or module global (`state.client = TelegramClient(...)`
+    # in a lifespan): qualified name -> values
+    module_attrs: dict[str, list[Desc]] = field(default_factory=dict)
     event_funcs: frozenset[str] = frozenset()  # functions passed to `add_event_handler`
 
 
 # ---------------------------------------------------------------------------------------- constants
 
 _TELETHON_LOCK = "telethon_guard.telethon_lock"
+_TELETHON_LOCKS = frozenset({_TELETHON_LOCK, "telethon_guard.lock.telethon_lock"})
 _SERIALIZED = frozenset({"telethon_guard.serialized", "telethon_guard.lock.serialized"})
 _LOCK_FACTORIES = frozenset(
     {
@@ -198,6 +205,20 @@ _SPAWN_METHODS = frozenset(
         "shield",
     }
 )
+# Calls that run a callable (passed uncalled) later, in another task or thread.
+_CALLBACK_RUNNERS = frozenset(
+    {
+        "start_soon",
+        "to_thread",
+        "run_in_executor",
+        "run_sync",
+        "call_soon",
+        "call_soon_threadsafe",
+        "call_later",
+        "call_at",
+    }
+)
+_THREAD_RUNNERS = frozenset({"to_thread", "run_in_executor", "run_sync"})
 # Calls that run a coroutine as a program's main task (its function is an entry point).
 _RUNNER_QUALS = frozenset({"asyncio.run", "anyio.run", "trio.run", "uvloop.run"})
 _ROUTE_DECORATORS = frozenset(
@@ -342,6 +363,7 @@ class _Analyzer:
         self._name_memo: dict[int, Desc | None] = {}
         self._lock_guard: set[int] = set()
         self._attr_map: dict[tuple[str, str], list[cst.BaseExpression]] | None = None
+        self._fix_name: str | None = None
         bare = [n for n in self.config.lock_names if "." not in n]
         self.lock_bare = frozenset(bare)
         self.lock_dotted = tuple(n for n in self.config.lock_names if "." in n)
@@ -415,7 +437,7 @@ class _Analyzer:
             if acquired is not None:
                 self._visit(stmt, c)
                 lock = self._lock_of(acquired, c)
-                if lock is not None and lock.kind in ("telethon", "other"):
+                if lock is not None and lock.kind in ("telethon", "other", "param", "maybe"):
                     held = (lock.kind, lock.ident, self._code(acquired))
                     held_ident = lock.ident
                 continue
@@ -429,7 +451,8 @@ class _Analyzer:
                     held = None
 
     def _acquire_of(self, stmt: CSTNode) -> CSTNode | None:
-        """``await L.acquire()`` as a statement -> L."""
+        """``await L.acquire()`` as a statement -> L; also ``await stack.enter_async_context(L)``
+        (an ``AsyncExitStack``: held until the stack closes, at the earliest the end of this block)."""
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
             return None
         expr = stmt.body[0]
@@ -442,6 +465,14 @@ class _Analyzer:
             and call.func.attr.value == "acquire"
         ):
             return call.func.value
+        if (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "enter_async_context"
+            and len(call.args) == 1
+            and not call.args[0].star
+        ):
+            return call.args[0].value
         return None
 
     def _releases(self, node: CSTNode, ident: str | None) -> bool:
@@ -548,9 +579,17 @@ class _Analyzer:
                 self._visit_call(arg.value, arg_ctx, as_entry=True)
             else:
                 self._visit(arg.value, arg_ctx)
+        registers = isinstance(func, cst.Attribute) and func.attr.value == "add_event_handler"
         if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "add_event_handler"
+            not registers
+            and isinstance(func, cst.Call)
+            and isinstance(func.func, cst.Attribute)
+            and func.func.attr.value == "on"
+            and any(self._is_event_builder(a.value) for a in func.args)
+        ):
+            registers = True  # `client.on(events.NewMessage())(handler)`
+        if (
+            registers
             and call.args
             and isinstance(call.args[0].value, (cst.Name, cst.Attribute))
             and not isinstance(call.args[0].value, cst.SimpleString)
@@ -570,6 +609,16 @@ class _Analyzer:
                     hq = f"{owner[1]}.{handler.attr.value}"
             if hq is not None:
                 self.event_funcs.add(hq)
+        if _final_name(func) in _CALLBACK_RUNNERS:
+            # `tg.start_soon(client.send_message, ...)`, `asyncio.to_thread(client.get_me)`: the
+            # bound method runs later, in another task or thread, which does not hold the lock.
+            for arg in call.args:
+                v = arg.value
+                if isinstance(v, cst.Attribute) and v.attr.value in _METHOD_NAMES:
+                    later = _final_name(func) or ""
+                    self.sites.append(
+                        _RawSite(v.value, v.attr.value, call, ctx.but(spawn=later, lock=None))
+                    )
         if isinstance(func, cst.Attribute) and func.attr.value in _METHOD_NAMES:
             self.sites.append(_RawSite(func.value, func.attr.value, call, ctx))
         elif isinstance(func, (cst.Name, cst.Attribute)) and call.args:
@@ -610,7 +659,7 @@ class _Analyzer:
                 else:
                     c = c.but(lock=(lock.kind, lock.ident, self._code(item.item)))
                 continue
-            if c.lock is None:
+            if _maybe_unlocked(c.lock):
                 expr = item.item
                 if (
                     isinstance(expr, cst.Call)
@@ -659,10 +708,14 @@ class _Analyzer:
             if found is not None and found[0].kind in ("function", "lambda"):
                 for b in found[1]:
                     if (
-                        isinstance(b.value, cst.Call)
+                        b.kind != "param"
+                        and isinstance(b.value, cst.Call)
                         and names.qualified_name(b.value.func) in _LOCK_FACTORIES
                     ):
                         return _RawLock("local", expr.value, expr, func)
+                param = self._param_lock(expr, found[0], found[1], ctx)
+                if param is not None:
+                    return param
         if q is not None and q.startswith("telethon_guard.") and q.endswith(".telethon_lock"):
             return _RawLock("telethon", _TELETHON_LOCK, expr, func)
         if isinstance(expr, cst.Attribute) and id(expr) not in self._lock_guard:
@@ -680,18 +733,99 @@ class _Analyzer:
                 return _RawLock(
                     "telethon", f"{self.module.module_name}:{self._code(expr)}", expr, func
                 )
+            if values and kinds <= {"param", "other"}:
+                # `self.lock = lock` (a constructor parameter) or `self.lock = imported_lock`: the
+                # project pass resolves it (callers' arguments, another module's alias).
+                self._lock_guard.add(id(expr))
+                try:
+                    found_locks = [self._lock_of(v, ctx) for v in values]
+                finally:
+                    self._lock_guard.discard(id(expr))
+                idents = {(lk.kind, lk.ident) for lk in found_locks if lk is not None}
+                if len(idents) == 1:
+                    kind, ident = idents.pop()
+                    if kind == "param" or ":" not in ident:
+                        return _RawLock(kind, ident, expr, func)
         # Only a module-level name is a known lock object; `self.lock` or `state.lock` may hold any
         # lock, so its identity is marked unknown (with ":"), and TG102 never counts it.
         text = self._code(expr)
         ident = q if q is not None else f"{self.module.module_name}:{text}"
-        if final in self.lock_bare or (
-            q is not None and any(q == d or q.endswith("." + d) for d in self.lock_dotted)
+        if (
+            final in self.lock_bare
+            or (q is not None and q.rpartition(".")[2] in self.lock_bare)
+            or (q is not None and any(q == d or q.endswith("." + d) for d in self.lock_dotted))
         ):
             return _RawLock("telethon", ident, expr, func)
         low = final.lower()
         if "lock" in low or "semaphore" in low or "mutex" in low:
             return _RawLock("other", ident, expr, func)
+        if (
+            q is not None
+            and not q.startswith(self.module.module_name + ".")
+            and q.partition(".")[0] not in _STDLIB
+            and not q.startswith("builtins.")
+        ):
+            # A name imported from another module: maybe the telethon lock under another name
+            # (`from app.locks import guard`); the project pass decides, else it is no lock.
+            return _RawLock("maybe", q, expr, func)
         return None
+
+    def _param_lock(
+        self, expr: cst.Name, defining: Scope, bindings: list[Binding], ctx: _Ctx | None
+    ) -> _RawLock | None:
+        """A lock received as a parameter: its default when it has one, else ("param", F#i#name)."""
+        if len(bindings) != 1 or bindings[0].kind != "param":
+            return None
+        b = bindings[0]
+        func = ctx.func if ctx is not None else None
+        if b.value is not None:
+            # A default is evaluated once, at definition: one shared lock, not one per call.
+            inner = self._lock_of(b.value, ctx)
+            if inner is None:
+                return None
+            kind = "other" if inner.kind == "local" else inner.kind
+            return _RawLock(kind, inner.ident, expr, func)
+        low = expr.value.lower()
+        if expr.value in self.lock_bare or not (
+            "lock" in low or "semaphore" in low or "mutex" in low
+        ):
+            return None
+        fn = defining.node
+        if not isinstance(fn, cst.FunctionDef):
+            return None
+        positional = [*fn.params.posonly_params, *fn.params.params]
+        index = next((i for i, p in enumerate(positional) if p is b.node), -1)
+        return _RawLock("param", f"{defining.qualname}#{index}#{expr.value}", expr, func)
+
+    def _lock_args(
+        self, call: cst.Call, ctx: _Ctx
+    ) -> tuple[tuple[int, str | None, LockState], ...]:
+        """Locks passed to ``call`` (for parameter locks of the callee)."""
+        out: list[tuple[int, str | None, LockState]] = []
+        for i, arg in enumerate(call.args):
+            if arg.star:
+                break
+            v = arg.value
+            final = _final_name(v.func if isinstance(v, cst.Call) else v)
+            if final is None:
+                continue
+            low = final.lower()
+            if final not in self.lock_bare and not (
+                "lock" in low or "semaphore" in low or "mutex" in low
+            ):
+                continue
+            lock = self._lock_of(v, ctx)
+            if lock is None:
+                continue
+            state: LockState = (
+                ("other", lock.ident, self._code(v))
+                if lock.kind == "local"
+                else (lock.kind, lock.ident, self._code(v))
+            )
+            out.append(
+                (-1 if arg.keyword else i, arg.keyword.value if arg.keyword else None, state)
+            )
+        return tuple(out)
 
     # ------------------------------------------------------------------ descriptors
 
@@ -969,39 +1103,36 @@ class _Analyzer:
             unlocked = rc.ctx.lock is None or rc.ctx.lock[0] != "telethon"
             calls.append((rc, callee, unlocked))
 
-        # Positions of everything that may be reported, in one cheap codegen pass.
-        wanted: list[CSTNode] = [s.call for s in kept_sites]
+        # Positions come from the module's shared positions pass (one cheap codegen pass per module,
+        # shared with the other families), computed only if something here needs one.
         fix_stmts: list[CSTNode] = []
+        # The scope each wrapped statement runs in (from the callee expression it holds).
+        stmt_scope: dict[CSTNode, Scope] = {}
         for s in kept_sites:
-            if s.ctx.lock is None and self._fixable(s.ctx):
+            if _maybe_unlocked(s.ctx.lock) and self._fixable(s.ctx):
                 fix_stmts.append(s.ctx.stmt)  # type: ignore[arg-type]
+                stmt_scope.setdefault(s.ctx.stmt, names.scope_of(s.call.func))  # type: ignore[arg-type]
         for rc, _, unlocked in calls:
-            if unlocked:
-                wanted.append(rc.call)
-                if rc.ctx.lock is None and self._fixable(rc.ctx):
-                    fix_stmts.append(rc.ctx.stmt)  # type: ignore[arg-type]
-        wanted.extend(lk.node for lk in self.locks)
+            if unlocked and _maybe_unlocked(rc.ctx.lock) and self._fixable(rc.ctx):
+                fix_stmts.append(rc.ctx.stmt)  # type: ignore[arg-type]
+                stmt_scope.setdefault(rc.ctx.stmt, names.scope_of(rc.call.func))  # type: ignore[arg-type]
         unique_stmts = list(dict.fromkeys(fix_stmts))
         # One walk per statement: its multi-line strings, or None when it must not be wrapped.
         strings = {st: self._wrappable(st) for st in unique_stmts}
-        wanted.extend(unique_stmts)
-        for lst in strings.values():
-            wanted.extend(lst or ())
         last_import = self._import_anchor()
-        if last_import is not None:
-            wanted.append(last_import)
         lock_def_nodes = self._lock_def_nodes()
-        wanted.extend(lock_def_nodes.values())
-        ranges = _Ranges(module, node_ranges(self.tree, wanted) if wanted else {})
+        ranges = _Ranges(module, {})
         import_edit = self._import_edit(last_import, ranges)
         lines = _source_lines(module.source)
         fixes: dict[CSTNode, Fix | None] = {}
         for st in unique_stmts:
-            fixes[st] = self._wrap_fix(st, strings[st], ranges, lines, import_edit)
+            fixes[st] = self._wrap_fix(
+                st, strings[st], ranges, lines, import_edit, stmt_scope.get(st)
+            )
 
         for s in kept_sites:
             stmt = s.ctx.stmt
-            fix = fixes.get(stmt) if stmt is not None and s.ctx.lock is None else None
+            fix = fixes.get(stmt) if stmt is not None and _maybe_unlocked(s.ctx.lock) else None
             if s.ctx.spawn is not None:
                 fix = None
             facts.sites.append(
@@ -1020,7 +1151,7 @@ class _Analyzer:
         for rc, callee, unlocked in calls:
             stmt = rc.ctx.stmt
             fix = None
-            if rc.ctx.lock is None and stmt is not None and rc.ctx.spawn is None:
+            if _maybe_unlocked(rc.ctx.lock) and stmt is not None and rc.ctx.spawn is None:
                 fix = fixes.get(stmt)
             facts.calls.append(
                 CallSite(
@@ -1032,6 +1163,7 @@ class _Analyzer:
                     text=_short(self._code(rc.call.func)) + "()" if unlocked else "",
                     pos=_pos(ranges[rc.call]) if unlocked else None,
                     fix=fix,
+                    lock_args=self._lock_args(rc.call, rc.ctx) if rc.call.args else (),
                 )
             )
         for lk in self.locks:
@@ -1061,6 +1193,17 @@ class _Analyzer:
                 d = self._desc_name(name, scope)
                 if d is not None:
                     facts.globals[name] = d
+                b = bindings[0]
+                if (
+                    len(bindings) == 1
+                    and b.kind == "assign"
+                    and isinstance(b.value, (cst.Name, cst.Attribute))
+                ):
+                    # A module-level alias (`guard = telethon_lock`): the same object, for modules
+                    # that import it under the alias.
+                    target = names.qualified_name(b.value)
+                    if target is not None and not target.startswith("builtins."):
+                        facts.exports[name] = target
         for cd, cscope in names.classes:
             bases = tuple(q for q in (names.qualified_name(a.value) for a in cd.bases) if q)
             attrs: dict[str, Desc] = {}
@@ -1078,6 +1221,17 @@ class _Analyzer:
                     facts.state_attrs.setdefault(aa.target.attr.value, []).append(sd)
                 continue
             owner = self.desc(aa.target.value)
+            if (
+                owner is not None
+                and owner[0] == "qual"
+                and aa.value is not None
+                and aa.scope.kind != "class"
+            ):
+                md = self.desc(aa.value)
+                if md is not None:
+                    key = f"{owner[1]}.{aa.target.attr.value}"
+                    facts.module_attrs.setdefault(key, []).append(md)
+                continue
             if owner is None or owner[0] != "inst" or owner[1] not in facts.classes:
                 continue
             d = None
@@ -1153,9 +1307,31 @@ class _Analyzer:
     def _fixable(self, ctx: _Ctx) -> bool:
         return ctx.is_async and ctx.in_body and ctx.stmt is not None and ctx.spawn is None
 
+    def _fix_lock_name(self) -> str:
+        """The name the fix writes: a module-level import of telethon_guard's lock under any alias
+        (``from telethon_guard import telethon_lock as tl``), else ``telethon_lock``."""
+        if self._fix_name is None:
+            self._fix_name = "telethon_lock"
+            for name, bindings in self.names.module_scope.bindings.items():
+                if all(b.kind == "import" and b.target in _TELETHON_LOCKS for b in bindings):
+                    self._fix_name = name
+                    break
+        return self._fix_name
+
+    def _fix_name_ok(self, scope: Scope | None) -> bool:
+        """Whether the fix's lock name means the telethon lock where the wrapped statement runs: a
+        parameter or local called ``telethon_lock`` would silently change what the fix locks."""
+        name = self._fix_lock_name()
+        if scope is None:
+            return True
+        found = self.names.lookup(name, scope)
+        if found is None or found[0] is self.names.module_scope:
+            return True
+        return self.names.qualify(name, scope) in _TELETHON_LOCKS
+
     def _import_anchor(self) -> CSTNode | None:
         """The statement after which ``from telethon_guard import telethon_lock`` goes."""
-        if "telethon_lock" in self.names.module_scope.bindings:
+        if self._fix_lock_name() in self.names.module_scope.bindings:
             return None
         anchor: CSTNode | None = None
         body = self.tree.body
@@ -1174,7 +1350,7 @@ class _Analyzer:
         return anchor if anchor is not None else (body[0] if False else None)
 
     def _import_edit(self, anchor: CSTNode | None, ranges: Mapping[CSTNode, Any]) -> Edit | None:
-        if "telethon_lock" in self.names.module_scope.bindings:
+        if self._fix_lock_name() in self.names.module_scope.bindings:
             return None
         text = "from telethon_guard import telethon_lock"
         nl = self.tree.default_newline
@@ -1194,9 +1370,10 @@ class _Analyzer:
         ranges: Mapping[CSTNode, Any],
         lines: list[str],
         import_edit: Edit | None,
+        scope: Scope | None,
     ) -> Fix | None:
         """Wrap ``stmt`` in ``async with telethon_lock:`` (re-indented text; comments kept)."""
-        if strings is None or stmt not in ranges:
+        if strings is None or not self._fix_name_ok(scope):
             return None
         r = ranges[stmt]
         start, end = r.start.line, r.end.line
@@ -1206,7 +1383,7 @@ class _Analyzer:
             return None
         interior: set[int] = set()
         for s in strings:
-            sr = ranges.get(s)
+            sr = ranges[s]
             if sr is not None:
                 interior.update(range(sr.start.line + 1, sr.end.line + 1))
         unit = self.tree.default_indent
@@ -1215,10 +1392,11 @@ class _Analyzer:
             lines[i - 1] if i in interior or not lines[i - 1].strip() else unit + lines[i - 1]
             for i in range(start, end + 1)
         ]
-        content = f"{indent}async with telethon_lock:{nl}" + nl.join(body)
+        lock = self._fix_lock_name()
+        content = f"{indent}async with {lock}:{nl}" + nl.join(body)
         wrap = Edit(start, 1, end, len(lines[end - 1]) + 1, content)
         edits = (import_edit, wrap) if import_edit is not None else (wrap,)
-        return Fix("wrap the statement in `async with telethon_lock:`", edits)
+        return Fix(f"wrap the statement in `async with {lock}:`", edits)
 
     def _wrappable(self, stmt: CSTNode) -> list[CSTNode] | None:
         """The multi-line strings in ``stmt`` (kept unindented), or None when it must not be wrapped:
@@ -1334,8 +1512,16 @@ class _Project:
                 self.lock_defs[prefix + name] = (m.path, pos)
             for name, descs in m.state_attrs.items():
                 self.state_attrs.setdefault(name, []).extend(descs)
+        module_attrs: dict[str, set[Desc]] = {}
         for m in self.mods:
             self.event_funcs.update(self.canon(q) for q in m.event_funcs)
+            for q, descs in m.module_attrs.items():
+                module_attrs.setdefault(self.canon(q), set()).update(descs)
+        for q, dset in module_attrs.items():
+            # A module global set from elsewhere (`client = None` at import, a client later).
+            if q not in self.globals and 0 < len(dset) <= 4:
+                only = sorted(dset, key=repr)
+                self.globals[q] = only[0] if len(only) == 1 else ("any", *only)
         for m in self.mods:
             self.refs.update(self.canon(r) for r in m.refs)
         self.factories = {self.canon(f) for f in config.client_factories} | set(
@@ -1348,6 +1534,30 @@ class _Project:
         self.sites_by_func: dict[str | None, list[tuple[Site, ModuleFacts, int]]] = {}
         self.calls_by_func: dict[str | None, list[tuple[CallSite, ModuleFacts]]] = {}
         self.callers: dict[str, list[tuple[CallSite, ModuleFacts]]] = {}
+        # Calls passing locks, by the function receiving them (constructors: by `__init__`).
+        self.lock_callers: dict[str, list[CallSite]] = {}
+        self.lock_bare = frozenset(n for n in config.lock_names if "." not in n)
+        self._lock_memo: dict[str, LockState] = {}
+        for m in self.mods:
+            for c in m.calls:
+                if not c.lock_args:
+                    continue
+                callee = self.target_of(c)
+                if callee is None and c.callee[0] == "func":
+                    q = self.canon(str(c.callee[1]))
+                    callee = self.method(q, "__init__") if q in self.classes else None
+                if callee is not None:
+                    self.lock_callers.setdefault(callee, []).append(c)
+        # Decide every lock state once: locks imported from project modules under other names, and
+        # locks received as parameters, are known only now (the facts given are never mutated).
+        self.mods = [
+            replace(
+                m,
+                sites=[replace(s, lock=self.resolve_lock(s.lock)) for s in m.sites],
+                calls=[replace(c, lock=self.resolve_lock(c.lock)) for c in m.calls],
+            )
+            for m in self.mods
+        ]
         for m in self.mods:
             for i, s in enumerate(m.sites):
                 self.sites_by_func.setdefault(s.func, []).append((s, m, i))
@@ -1357,6 +1567,58 @@ class _Project:
                 # A function calling itself does not make it a helper.
                 if callee is not None and callee != c.func:
                     self.callers.setdefault(callee, []).append((c, m))
+
+    # ------------------------------------------------------------------ locks
+
+    def resolve_lock(self, lock: LockState, depth: int = 0) -> LockState:
+        """A lock state with what the project knows: ``("other", "pkg.locks.tg_lock")`` that is
+        ``telethon_lock`` under another name becomes the telethon lock; a parameter lock is what its
+        callers pass (the telethon lock when every known caller passes it or none is known)."""
+        if lock is None or depth > 8:
+            return lock
+        kind = lock[0]
+        if kind in ("other", "maybe"):
+            ident = str(lock[1])
+            found = self._telethon_ident(ident) if ":" not in ident else None
+            if found is not None:
+                return ("telethon", found, lock[2])
+            return lock if kind == "other" else None
+        if kind != "param":
+            return lock
+        ident = str(lock[1])
+        if ident in self._lock_memo:
+            return self._lock_memo[ident]
+        self._lock_memo[ident] = ("telethon", ident.replace("#", ":"), lock[2])  # cycle guard
+        func, _, rest = ident.partition("#")
+        index_s, _, name = rest.partition("#")
+        index = int(index_s)
+        ff = self.funcs.get(func)
+        offset = 1 if ff is not None and ff[0].cls is not None else 0  # bound: `self` not passed
+        out: LockState = ("telethon", f"{func}:{name}", lock[2])
+        for c in self.lock_callers.get(func, []):
+            for pos, kw, state in c.lock_args:
+                if kw == name or (kw is None and index >= 0 and pos + offset == index):
+                    got = self.resolve_lock(state, depth + 1)
+                    if got is not None and got[0] != "telethon":
+                        out = ("other", f"{func}:{name}", f"{lock[2]}`, given `{got[-1]}")
+                    break
+            if out is not None and out[0] == "other":
+                break
+        self._lock_memo[ident] = out
+        return out
+
+    def _telethon_ident(self, q: str) -> str | None:
+        """The identity of the telethon lock ``q`` names (following project aliases), or None."""
+        for _ in range(12):
+            q = self.canon(q)
+            if q in _TELETHON_LOCKS:
+                return _TELETHON_LOCK
+            g = self.globals.get(q)
+            if g is not None and g[0] == "qual":
+                q = str(g[1])
+                continue
+            return q if q.rpartition(".")[2] in self.lock_bare else None
+        return None
 
     # ------------------------------------------------------------------ resolution
 
@@ -1740,6 +2002,12 @@ class _Project:
         return out
 
 
+def _maybe_unlocked(lock: LockState) -> bool:
+    """No lock, or only a name the project pass may find to be the telethon lock (then the
+    finding, and with it the fix, disappears)."""
+    return lock is None or lock[0] == "maybe"
+
+
 def _index(value: object) -> int:
     return value if isinstance(value, int) else -1
 
@@ -1769,7 +2037,7 @@ def _finding(path: str, pos: Pos, code: str, message: str, fix: Fix | None) -> F
 def _action_msg(s: Site) -> str:
     if s.spawn is not None:
         return (
-            f"Telethon action {s.text} runs in a new task ({s.spawn}), which does not hold "
+            f"Telethon action {s.text} runs in {_elsewhere(s.spawn)} ({s.spawn}), which does not hold "
             "telethon_lock even when started under it; take `async with telethon_lock:` inside the task"
         )
     if s.lock is not None and s.lock[0] == "other":
@@ -1778,6 +2046,10 @@ def _action_msg(s: Site) -> str:
             "telethon lock; use `async with telethon_lock:` (or add the lock to `lock-names`)"
         )
     return f"Telethon action {s.text} runs outside telethon_lock; wrap it in `async with telethon_lock:`"
+
+
+def _elsewhere(spawn: str) -> str:
+    return "another thread" if spawn in _THREAD_RUNNERS else "a new task"
 
 
 def _lifecycle_msg(s: Site) -> str:
@@ -1789,7 +2061,9 @@ def _lifecycle_msg(s: Site) -> str:
 
 def _helper_msg(c: CallSite, target: str, inner: tuple[str, str, int]) -> str:
     text, path, line = inner
-    where = "in a new task (" + c.spawn + ")" if c.spawn is not None else "outside telethon_lock"
+    where = (
+        f"in {_elsewhere(c.spawn)} ({c.spawn})" if c.spawn is not None else "outside telethon_lock"
+    )
     if c.lock is not None and c.lock[0] == "other":
         where = f"under `{c.lock[-1]}`, which is not the telethon lock"
     short = ".".join(target.replace(".<locals>", "").split(".")[-2:])

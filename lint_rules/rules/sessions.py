@@ -19,9 +19,11 @@ configured client factories).
 
 from __future__ import annotations
 
+import bisect
 import posixpath
+import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,8 +31,8 @@ import libcst as cst
 
 from ..config import Config
 from ..model import Finding
-from ..names import UNKNOWN, iter_child_nodes, resolve_constant
-from ._commands import ConstantTable, names_of
+from ..names import UNKNOWN, iter_child_nodes, node_ranges, resolve_constant
+from ._commands import ConstantTable, class_constants, names_of
 from .base import Family, FileResult, PythonModule, Rule
 
 __all__ = ["ClientPerCall", "SessionsFamily", "SharedSession"]
@@ -69,7 +71,47 @@ _ROUTE_CLASSES = {
     "fastapi.routing.APIWebSocketRoute",
 }
 _DEPENDS = {"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"}
-_ONCE_DECORATORS = {"functools.cache", "functools.lru_cache", "functools.cached_property"}
+#: Decorator attribute names that register a function the framework runs per event, message or job:
+#: ASGI middleware and exception handlers, bot frameworks (aiogram ``@router.message``, pyTelegramBotAPI
+#: ``@bot.message_handler``, pyrogram ``@app.on_message``, Slack bolt ``@app.message``), task queues
+#: (Celery ``@app.task``, dramatiq ``@actor``) and schedulers (APScheduler ``@scheduled_job``).
+_EVENT_DECORATORS: Mapping[str, str] = {
+    "middleware": "middleware",
+    "exception_handler": "exception handler",
+    "message": "bot message handler",
+    "edited_message": "bot message handler",
+    "channel_post": "bot message handler",
+    "callback_query": "bot callback handler",
+    "inline_query": "bot inline handler",
+    "message_handler": "bot message handler",
+    "edited_message_handler": "bot message handler",
+    "channel_post_handler": "bot message handler",
+    "callback_query_handler": "bot callback handler",
+    "inline_handler": "bot inline handler",
+    "on_message": "bot message handler",
+    "on_edited_message": "bot message handler",
+    "on_callback_query": "bot callback handler",
+    "on_inline_query": "bot inline handler",
+    "task": "task",
+    "periodic_task": "periodic task",
+    "actor": "task",
+    "scheduled_job": "scheduled job",
+    "crontab": "scheduled job",
+}
+_EVENT_FUNCTIONS = {
+    "celery.shared_task": "task",
+    "dramatiq.actor": "task",
+    "aiocron.crontab": "scheduled job",
+}
+_ONCE_DECORATORS = {
+    "functools.cache",
+    "functools.lru_cache",
+    "functools.cached_property",
+    "async_lru.alru_cache",
+    "aiocache.cached",
+    "cachetools.cached",
+    "cachetools.func.lru_cache",
+}
 
 
 class SharedSession(Rule):
@@ -125,7 +167,12 @@ class ClientPerCall(Rule):
         "Reports a `TelegramClient` on a fixed session (one that does not vary with the call's "
         "arguments or the loop variable) constructed where it runs more than once: in a request "
         "handler (`@app.get(...)`, `@router.post(...)`, `@app.route(...)`, `@app.websocket(...)`, "
-        "Starlette `Route`, a FastAPI `Depends` dependency), a Telethon event handler, a `for`/"
+        "Starlette `Route`, a FastAPI `Depends` dependency, `@app.middleware`, an exception "
+        "handler), a Telethon event handler, a bot-framework handler (aiogram `@router.message`, "
+        "pyTelegramBotAPI `@bot.message_handler`, pyrogram `@app.on_message`, "
+        "python-telegram-bot `add_handler(CommandHandler(..., f))`), a task-queue task (Celery "
+        "`@app.task`/`@shared_task`, dramatiq `@actor`), a scheduled job (APScheduler "
+        "`@scheduled_job`/`add_job`, aiocron), a `for`/"
         "`while` loop or comprehension, or a function called from more than one place, from a loop "
         "or from such a function (across modules). Not reported: the lifespan, startup handlers, "
         "`__main__` blocks, module level, a factory called once, a cached factory "
@@ -200,6 +247,11 @@ class Site:
     reason: str | None = None
     text: str = ""  # the session argument as written
     branches: tuple[tuple[int, int], ...] = ()  # see _Context.branches
+    #: A factory template (the session comes from a parameter of ``function``): its parameters in
+    #: call order (``self``/``cls`` dropped) and their literal defaults. Each call with literal
+    #: arguments is one construction, at the call site (see ``_instances``).
+    params: tuple[str, ...] = ()
+    defaults: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass
@@ -210,6 +262,12 @@ class CallEdge:
     #: In a CLI subcommand (``@cli.command()``): one process runs one of them, so calls from several
     #: subcommands count as one place.
     entry: bool = False
+    #: Literal (or project-constant) arguments: (position or keyword, value); only recorded with
+    #: ``where`` when there is one, for factories that build a client from a parameter.
+    args: tuple[tuple[int | str, object], ...] = ()
+    where: tuple[int, int, int, int] | None = None
+    branches: tuple[tuple[int, int], ...] = ()
+    text: str = ""
 
 
 @dataclass
@@ -269,6 +327,7 @@ _STRUCTURAL = frozenset(
         cst.If,
         cst.Try,
         cst.TryStar,
+        cst.Match,
         cst.For,
         cst.While,
         cst.ListComp,
@@ -296,6 +355,12 @@ class _Scan:
         #: Sites with their node and context: handlers registered later in the module count too.
         self.local: list[tuple[Site, cst.Call, _Context]] = []
         self.branch_count = 0
+        #: Call edges with literal arguments, located in one cheap pass at the end.
+        self.located_edges: list[tuple[CallEdge, cst.Call]] = []
+        #: Calls without arguments: located only when they call a factory template of this module.
+        self.bare_calls: list[tuple[CallEdge, cst.Call]] = []
+        #: The function whose construction is being analysed (its parameters make a template).
+        self.current: cst.FunctionDef | None = None
 
     def where(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
         r = self.module.range_of(node)
@@ -313,12 +378,21 @@ class _Scan:
             if bases:
                 self.facts.bases[q.lstrip(".")] = bases
         self.walk(self.module.tree)
+        local_templates = {s.function for s in self.facts.sites if s.params or s.defaults}
+        for edge, node in self.bare_calls:
+            if edge.callee in local_templates or edge.callee + ".__init__" in local_templates:
+                edge.text = _code(self.module, node)
+                self.located_edges.append((edge, node))
+        self.locate(self.located_edges)
         for site, node, ctx in self.local:
             self.decide_locally(site, node, ctx)
         self.facts.handlers = sorted(self.handler_names)
         self.facts.constants = {
             k: v
-            for k, v in names.module_constants.items()
+            for k, v in {
+                **class_constants(self.module, names),
+                **names.module_constants,
+            }.items()
             if isinstance(v, (str, tuple)) or v is None
         }
         for name, bindings in names.module_scope.bindings.items():
@@ -351,6 +425,27 @@ class _Scan:
         elif attr == "add_event_handler" and positional and self.is_event_arg(node.args[1:]):
             target = positional[0]
             what = "event handler"
+        elif attr == "add_exception_handler" and len(positional) > 1:
+            target = positional[1]
+            what = "exception handler"
+        elif attr == "add_job" and positional:  # APScheduler: scheduler.add_job(job, "interval")
+            target = positional[0]
+            what = "scheduled job"
+        elif attr is not None and attr.startswith("register_") and attr.endswith("_handler"):
+            target = keywords.get("callback") or (positional[0] if positional else None)
+            what = "bot handler"  # aiogram 2: dp.register_message_handler(handler, ...)
+        elif attr == "add_handler" and positional and isinstance(positional[0], cst.Call):
+            # python-telegram-bot: app.add_handler(CommandHandler("start", start))
+            inner = positional[0]
+            inner_positional = [a.value for a in inner.args if a.keyword is None and not a.star]
+            name = inner.func.attr.value if isinstance(inner.func, cst.Attribute) else None
+            name = inner.func.value if isinstance(inner.func, cst.Name) else name
+            if name is not None and name.endswith("Handler"):
+                target = next(
+                    (a.value for a in inner.args if a.keyword and a.keyword.value == "callback"),
+                    None,
+                ) or next((v for v in reversed(inner_positional) if isinstance(v, cst.Name)), None)
+                what = "bot handler"
         if target is not None:
             tq = self.names.qualified_name(target)
             if tq:
@@ -368,6 +463,16 @@ class _Scan:
         name = fn.name.value
         for dec in fn.decorators:
             d = dec.decorator
+            func = d.func if isinstance(d, cst.Call) else d
+            q = self.names.qualified_name(func)
+            if q in _EVENT_FUNCTIONS:
+                return f"{_EVENT_FUNCTIONS[q]} `{name}`"
+            if (
+                isinstance(func, cst.Attribute)
+                and func.attr.value in _EVENT_DECORATORS
+                and not (q or "").startswith(("invoke.", "fabric."))  # CLI tasks run once
+            ):
+                return f"{_EVENT_DECORATORS[func.attr.value]} `{name}`"
             if isinstance(d, cst.Call):
                 q = self.names.qualified_name(d.func)
                 if q == "telethon.events.register" or (
@@ -469,6 +574,13 @@ class _Scan:
                 for extra in (node.orelse, node.finalbody):
                     if extra is not None:
                         push((extra, ctx))
+            elif t is cst.Match:
+                assert isinstance(node, cst.Match)
+                push((node.subject, ctx))
+                self.branch_count += 1
+                n = self.branch_count
+                for k, case in enumerate(node.cases):
+                    push((case, replace(ctx, branches=(*ctx.branches, (n, k)))))
             elif t is cst.For or t is cst.While:
                 assert isinstance(node, (cst.For, cst.While))
                 push((node.iter if isinstance(node, cst.For) else node.test, ctx))
@@ -496,7 +608,71 @@ class _Scan:
         if q.split(".", 1)[0] not in _EXTERNAL_ROOTS:  # a project function, maybe
             many = bool(ctx.loops) or ctx.handler is not None
             entry = isinstance(ctx.function, cst.FunctionDef) and self.is_cli_command(ctx.function)
-            self.facts.calls.append(CallEdge(q, None if ctx.main else ctx.qualname, many, entry))
+            edge = CallEdge(q, None if ctx.main else ctx.qualname, many, entry)
+            # Arguments matter for factories (`make_client("relay")`); locating a call costs a
+            # codegen pass, so only calls of imported or defined names are kept.
+            if self.direct_callee(node.func):
+                args = self.literal_args(node)
+                if args:
+                    edge.args, edge.branches = args, ctx.branches
+                    edge.text = _code(self.module, node)
+                    self.located_edges.append((edge, node))
+                elif not node.args:
+                    edge.branches = ctx.branches
+                    self.bare_calls.append((edge, node))
+            self.facts.calls.append(edge)
+
+    def locate(self, edges: list[tuple[CallEdge, cst.Call]]) -> None:
+        """Set ``where`` of each edge. A call whose source text occurs once in the file is located
+        by a text search (libcst reproduces a node's text exactly); the rest by one codegen pass."""
+        source = self.module.source
+        rest: list[tuple[CallEdge, cst.Call]] = []
+        line_starts: list[int] | None = None
+        for edge, node in edges:
+            text = self.module.tree.code_for_node(node)
+            at = source.find(text)
+            if at < 0 or source.find(text, at + 1) >= 0:
+                rest.append((edge, node))
+                continue
+            if line_starts is None:
+                line_starts = [0, *(m.end() for m in re.finditer(r"\r\n?|\n", source))]
+            end = at + len(text)
+            sl = bisect.bisect_right(line_starts, at)
+            el = bisect.bisect_right(line_starts, end)
+            edge.where = (sl, at - line_starts[sl - 1] + 1, el, end - line_starts[el - 1] + 1)
+        if rest:
+            ranges = node_ranges(self.module.tree, (n for _, n in rest))
+            for edge, node in rest:
+                r = ranges.get(node)
+                if r is not None:
+                    edge.where = (r.start.line, r.start.column + 1, r.end.line, r.end.column + 1)
+
+    def direct_callee(self, func: cst.BaseExpression) -> bool:
+        """``make()``, ``tg.make()``, ``Relay()``: a name bound by an import, def or class."""
+        root = func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name):
+            return False
+        bindings = self.names.bindings_of(root)
+        return bool(bindings) and all(b.kind in ("import", "def", "class") for b in bindings)
+
+    def literal_args(self, node: cst.Call) -> tuple[tuple[int | str, object], ...]:
+        """Arguments whose value is a usable session value (a string or project constant)."""
+        out: list[tuple[int | str, object]] = []
+        position = 0
+        for arg in node.args:
+            if arg.star:
+                break  # positions after *args are unknown
+            key: int | str = arg.keyword.value if arg.keyword is not None else position
+            if arg.keyword is None:
+                position += 1
+            value = self.names.constant_value(arg.value)
+            if isinstance(value, str) and value:
+                out.append((key, value))
+            elif _usable(value) and _project_marker(value):
+                out.append((key, value))
+        return tuple(out)
 
     def method_of_self(self, func: cst.Attribute) -> str | None:
         """``self.method`` inside a class body's method -> ``module.Class.method``."""
@@ -519,7 +695,16 @@ class _Scan:
         session = _session_arg(node)
         if session is None:
             return
-        file_keys, string_keys, env = self.session_keys(session)
+        self.current = ctx.function if isinstance(ctx.function, cst.FunctionDef) else None
+        try:
+            file_keys, string_keys, env = self.session_keys(session)
+        finally:
+            self.current = None
+        params: tuple[str, ...] = ()
+        defaults: tuple[tuple[str, object], ...] = ()
+        if any(_is_param(k) for k in (*file_keys, *string_keys)):
+            assert isinstance(ctx.function, cst.FunctionDef)
+            params, defaults = self.template_params(ctx.function)
         has_key = bool(file_keys or string_keys or env is not None)
         fixed = (has_key or self.is_fixed(session)) and not self.varies(session)
         if not has_key and not fixed:
@@ -539,9 +724,35 @@ class _Scan:
             once,
             text=_code(self.module, session),
             branches=ctx.branches,
+            params=params,
+            defaults=defaults,
         )
         self.facts.sites.append(site)
         self.local.append((site, node, ctx))
+
+    def template_params(
+        self, fn: cst.FunctionDef
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, object], ...]]:
+        """Parameters in call order (``self``/``cls`` of a method dropped) and literal defaults."""
+        plain = [*fn.params.posonly_params, *fn.params.params]
+        scope = self.names.scope_of(fn)
+        if (
+            scope.kind == "class"
+            and plain
+            and not any(
+                self.names.qualified_name(d.decorator) == "builtins.staticmethod"
+                for d in fn.decorators
+            )
+        ):
+            plain = plain[1:]
+        names = tuple(p.name.value for p in plain)
+        defaults = []
+        for p in (*plain, *fn.params.kwonly_params):
+            if p.default is not None:
+                value = self.names.constant_value(p.default)
+                if _usable(value):
+                    defaults.append((p.name.value, value))
+        return names, tuple(defaults)
 
     def decide_locally(self, site: Site, node: cst.Call, ctx: _Context) -> None:
         """TG301 for a construction in a loop or a handler of this module."""
@@ -564,9 +775,14 @@ class _Scan:
     # sessions
 
     def session_keys(
-        self, expr: cst.BaseExpression
+        self, expr: cst.BaseExpression, depth: int = 0
     ) -> tuple[list[object], list[object], str | None]:
         """(file session values, StringSession values, environment variable name)."""
+        if depth > 20:
+            return [], [], None
+        anchored = self.file_dir(expr)
+        if anchored is not None:
+            return [anchored], [], None
         if isinstance(expr, cst.Call):
             q = self.names.qualified_name(expr.func)
             if q in _MEMORY_SESSIONS:
@@ -574,26 +790,41 @@ class _Scan:
             if q in _STRING_SESSIONS:
                 if not expr.args:
                     return [], [], None
-                files, _, env = self.session_keys(expr.args[0].value)
+                files, _, env = self.session_keys(expr.args[0].value, depth + 1)
                 return [], [v for v in files if v != ""], env
+            if (
+                q in ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath")
+                and len(expr.args) > 1
+            ):
+                return self.joined([a.value for a in expr.args], depth)  # Path("data", "relay")
             if q in _SQLITE_SESSIONS or q in (
                 "builtins.str",
                 "pathlib.Path",
                 "pathlib.PurePath",
+                "pathlib.PosixPath",
                 "os.fspath",
+                "os.path.abspath",
+                "os.path.normpath",
+                "os.path.realpath",
+                "os.path.expanduser",
             ):
                 if not expr.args:
                     return [], [], None
-                return self.session_keys(expr.args[0].value)
+                return self.session_keys(expr.args[0].value, depth + 1)
             if q in ("os.environ.get", "os.getenv"):
                 name = self.names.constant_value(expr.args[0].value) if expr.args else UNKNOWN
                 env = name if isinstance(name, str) else None
                 default = self.names.constant_value(expr)
                 return ([default] if _usable(default) else []), [], env
             if q == "os.path.join":
-                parts = [self.path_value(a.value) for a in expr.args]
-                joined = _join(parts)
-                return ([joined] if _usable(joined) else []), [], None
+                return self.joined([a.value for a in expr.args], depth)
+            if (
+                isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value in ("joinpath", "resolve", "absolute", "expanduser")
+                and all(a.keyword is None and not a.star for a in expr.args)
+            ):
+                # Path(...).joinpath("relay"), Path("relay").resolve(): the same file.
+                return self.joined([expr.func.value, *(a.value for a in expr.args)], depth)
         if (
             isinstance(expr, cst.Subscript)
             and self.names.qualified_name(expr.value) == "os.environ"
@@ -602,23 +833,105 @@ class _Scan:
                 name = self.names.constant_value(expr.slice[0].slice.value)
                 return [], [], name if isinstance(name, str) else None
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide):
-            joined = _join([self.path_value(expr.left), self.path_value(expr.right)])
-            return ([joined] if _usable(joined) else []), [], None
+            return self.joined([expr.left, expr.right], depth)
         if isinstance(expr, cst.Name):
-            bindings = self.names.bindings_of(expr)
+            found = self.names.lookup(expr.value, self.names.scope_of(expr))
+            bindings = found[1] if found is not None else None
+            if (
+                found is not None
+                and self.current is not None
+                and len(found[1]) == 1
+                and found[1][0].kind == "param"
+                and found[0] is self.names.inner_scope(self.current)
+            ):
+                # `def make(name): return TelegramClient(name, ...)`: a factory template.
+                return [("ref", _PARAM + expr.value)], [], None
             if (
                 bindings
                 and len(bindings) == 1
-                and bindings[0].kind == "assign"
+                and bindings[0].kind in ("assign", "annassign")
                 and bindings[0].value is not None
             ):
                 bound = bindings[0].value
                 if not isinstance(
                     bound, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
                 ):
-                    return self.session_keys(bound)
+                    keys = self.session_keys(bound, depth + 1)
+                    if any(keys[:2]) or keys[2] is not None:
+                        return keys
+                    if (
+                        found is not None
+                        and found[0] is self.names.module_scope
+                        and self.names.constant_value(bound) is UNKNOWN
+                        and not self.fresh_session(bound)
+                    ):
+                        # A module constant computed at import (`SESSION = load_name()`): one
+                        # value per process; importers of it name the same reference.
+                        return [("ref", _qual(self.module.module_name, expr.value))], [], None
+                    return keys
         value = self.names.constant_value(expr)
         return ([value] if _usable(value) else []), [], None
+
+    def fresh_session(self, expr: cst.BaseExpression) -> bool:
+        """``MemorySession()`` or ``StringSession()``: a new in-memory session, never shared."""
+        if not isinstance(expr, cst.Call):
+            return False
+        q = self.names.qualified_name(expr.func)
+        return q in _MEMORY_SESSIONS or (q in _STRING_SESSIONS and not expr.args)
+
+    def joined(
+        self, parts: Sequence[cst.BaseExpression], depth: int
+    ) -> tuple[list[object], list[object], str | None]:
+        values = []
+        for part in parts:
+            files, _, _ = self.session_keys(part, depth + 1)
+            values.append(files[0] if files else UNKNOWN)
+        joined = _join(values)
+        return ([joined] if _usable(joined) else []), [], None
+
+    def file_dir(self, expr: cst.BaseExpression) -> str | None:
+        """The directory of a ``__file__``-anchored expression, relative like the module's path:
+        ``Path(__file__).parent``, ``Path(__file__).resolve().parent.parent``,
+        ``os.path.dirname(os.path.abspath(__file__))``. None for anything else."""
+        levels = 0
+        e: cst.BaseExpression = expr
+        for _ in range(20):
+            if isinstance(e, cst.Attribute) and e.attr.value == "parent":
+                levels += 1
+                e = e.value
+            elif isinstance(e, cst.Call) and e.args:
+                q = self.names.qualified_name(e.func)
+                if q == "os.path.dirname":
+                    levels += 1
+                    e = e.args[0].value
+                elif q in (
+                    "os.path.abspath",
+                    "os.path.realpath",
+                    "os.path.normpath",
+                    "pathlib.Path",
+                    "pathlib.PurePath",
+                    "builtins.str",
+                    "os.fspath",
+                ):
+                    e = e.args[0].value
+                else:
+                    return None
+            elif (
+                isinstance(e, cst.Call)
+                and isinstance(e.func, cst.Attribute)
+                and e.func.attr.value in ("resolve", "absolute")
+            ):
+                e = e.func.value
+            elif isinstance(e, cst.Name) and e.value == "__file__" and levels:
+                if self.names.bindings_of(e):
+                    return None  # a local named __file__
+                directory = self.module.path
+                for _ in range(levels):
+                    directory = posixpath.dirname(directory)
+                return directory if not directory.startswith("..") else None
+            else:
+                return None
+        return None
 
     def path_value(self, expr: cst.BaseExpression) -> object:
         files, _, _ = self.session_keys(expr)
@@ -661,34 +974,85 @@ class _Scan:
         return any(isinstance(n, cst.Name) for n in _walk(expr))
 
     def singleton(self, node: cst.Call, ctx: _Context) -> bool:
-        """``if _client is None: _client = TelegramClient(...)`` (global or attribute target)."""
-        if not ctx.conditions:
-            return False
+        """A lazy singleton: ``if _client is None: _client = TelegramClient(...)`` (global, attribute
+        or dict-entry target; ``hasattr`` tests too) or ``_client = _client or TelegramClient(...)``."""
         assign = self._assignment_of(node, ctx)
         if assign is None:
             return False
+        target, value = assign
         code = self.module.tree.code_for_node
-        target = code(assign).strip()
-        return any(
-            code(n).strip() == target
-            for cond in ctx.conditions
-            for n in _walk(cond.test)
-            if isinstance(n, (cst.Name, cst.Attribute))
-        )
+        wanted = code(target).strip()
+        if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or):
+            if code(value.left).strip() == wanted and not any(n is node for n in _walk(value.left)):
+                return True
+        base = code(target.value).strip() if isinstance(target, cst.Subscript) else None
+        for cond in ctx.conditions:
+            for n in _walk(cond.test):
+                if isinstance(n, (cst.Name, cst.Attribute)):
+                    text = code(n).strip()
+                    if text == wanted or (base is not None and text == base):
+                        return True
+                elif (
+                    isinstance(n, cst.Call)
+                    and isinstance(target, cst.Attribute)
+                    and self.names.qualified_name(n.func)
+                    in ("builtins.hasattr", "builtins.getattr")
+                    and len(n.args) >= 2
+                    and code(n.args[0].value).strip() == code(target.value).strip()
+                    and self.names.constant_value(n.args[1].value) == target.attr.value
+                ):
+                    return True
+        return False
 
-    def _assignment_of(self, node: cst.Call, ctx: _Context) -> cst.BaseExpression | None:
-        body = ctx.conditions[-1].body
+    def _assignment_of(
+        self, node: cst.Call, ctx: _Context
+    ) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+        """(target, value) of the assignment whose value holds ``node``, when its target outlives
+        the call: an attribute, a dict entry, a module-level or ``global`` name."""
+        body: cst.CSTNode = (
+            ctx.conditions[-1].body
+            if ctx.conditions
+            else ctx.function.body
+            if isinstance(ctx.function, cst.FunctionDef)
+            else self.module.tree
+        )
         for stmt in _walk(body):
             if isinstance(stmt, cst.Assign) and any(n is node for n in _walk(stmt.value)):
                 t = stmt.targets[0].target
-                if isinstance(t, cst.Attribute):
-                    return t
+                if isinstance(t, (cst.Attribute, cst.Subscript)):
+                    return t, stmt.value
                 if isinstance(t, cst.Name) and ctx.function is not None:
                     scope = self.names.inner_scope(ctx.function)
                     if scope is not None and t.value in scope.global_names | scope.nonlocal_names:
-                        return t
-                return t if ctx.function is None else None
+                        return t, stmt.value
+                return (t, stmt.value) if ctx.function is None else None
         return None
+
+
+#: Reference prefix of a factory's parameter in a template site's session value.
+_PARAM = "\x00param:"
+
+
+def _is_param(value: object) -> bool:
+    if type(value) is not tuple or len(value) != 2:
+        return False
+    if value[0] == "ref":
+        return isinstance(value[1], str) and value[1].startswith(_PARAM)
+    return value[0] == "concat" and any(_is_param(p) for p in value[1])
+
+
+def _project_marker(value: object) -> bool:
+    """A ``ref``/``concat`` marker naming no module outside the project (``settings.SESSION``,
+    not ``logging.INFO``)."""
+    if type(value) is not tuple or len(value) != 2:
+        return False
+    if value[0] == "ref":
+        return isinstance(value[1], str) and value[1].split(".", 1)[0] not in _EXTERNAL_ROOTS
+    return value[0] == "concat" and all(isinstance(p, str) or _project_marker(p) for p in value[1])
+
+
+def _qual(module_name: str, name: str) -> str:
+    return f"{module_name}.{name}" if module_name else name
 
 
 def _usable(value: object) -> bool:
@@ -785,8 +1149,9 @@ def _normalise(value: str) -> str:
 
 class SessionsFamily(Family):
     rules = (SharedSession, ClientPerCall)
-    # SESSION: a configuration module holding the session constant other modules import.
-    keywords = (b"TelegramClient", b"telethon", b"SESSION")
+    # SESSION/session: a configuration module holding the session constant other modules import
+    # (`SESSION = "relay"`, `session_name: str = "relay"`).
+    keywords = (b"TelegramClient", b"telethon", b"SESSION", b"session")
 
     def check_module(self, module: PythonModule) -> FileResult:
         return _Scan(module).run()
@@ -811,13 +1176,74 @@ class SessionsFamily(Family):
                     clients.add(cls)
                     changed = True
         sites = [(p, s) for p, f in modules.items() for s in f.sites if s.callee in clients]
-        findings = list(_shared(sites, table, env_table))
+        sites.extend(_instances(modules, sites))
+        project = _ProjectModules(f.module_name for f in modules.values())
+        findings = list(_shared(sites, table, env_table, project))
         findings.extend(_per_call(modules, sites, clients))
         return sorted(set(findings))
 
 
+def _instances(
+    modules: Mapping[str, SessionFacts], sites: list[tuple[str, Site]]
+) -> Iterator[tuple[str, Site]]:
+    """One site per call of a factory template with literal arguments, at the call site:
+    ``make_client("relay")`` in two files is two clients on one session."""
+    templates: dict[str, list[Site]] = {}
+    for _, site in sites:
+        if site.function is not None and any(
+            _is_param(k) for k in (*site.file_keys, *site.string_keys)
+        ):
+            templates.setdefault(site.function, []).append(site)
+    if not templates:
+        return
+    # A configured factory's call is already a site of its own.
+    taken = {(path, site.where) for path, site in sites}
+    for path, f in modules.items():
+        for edge in f.calls:
+            if edge.where is None or (path, edge.where) in taken:
+                continue
+            for t in templates.get(edge.callee, []) + templates.get(edge.callee + ".__init__", []):
+                bound: dict[str, object] = dict(t.defaults)
+                for key, value in edge.args:
+                    if isinstance(key, int):
+                        if key < len(t.params):
+                            bound[t.params[key]] = value
+                    else:
+                        bound[key] = value
+
+                def substitute(value: object, bound: dict[str, object] = bound) -> object:
+                    if type(value) is tuple and value[0] == "ref" and _is_param(value):
+                        return bound.get(value[1][len(_PARAM) :], UNKNOWN)
+                    if type(value) is tuple and value[0] == "concat":
+                        parts = [substitute(p) for p in value[1]]
+                        return UNKNOWN if UNKNOWN in parts else ("concat", tuple(parts))
+                    return value
+
+                file_keys = tuple(substitute(k) for k in t.file_keys)
+                string_keys = tuple(substitute(k) for k in t.string_keys)
+                if all(k is UNKNOWN for k in (*file_keys, *string_keys)):
+                    continue
+                short = edge.callee.rsplit(".", 1)[-1]
+                yield (
+                    path,
+                    Site(
+                        t.callee,
+                        edge.where,
+                        tuple(k for k in file_keys if k is not UNKNOWN),
+                        tuple(k for k in string_keys if k is not UNKNOWN),
+                        None,
+                        edge.caller,
+                        fixed=True,
+                        once=False,
+                        reason=f"through `{short}` in a loop or a handler" if edge.many else None,
+                        text=f"of `{edge.text}`",
+                        branches=edge.branches,
+                    ),
+                )
+
+
 def _keys(
-    site: Site, table: ConstantTable, env_table: ConstantTable
+    site: Site, table: ConstantTable, env_table: ConstantTable, project: _ProjectModules
 ) -> tuple[set[tuple[str, str]], str]:
     keys: set[tuple[str, str]] = set()
     shown = ""
@@ -831,6 +1257,11 @@ def _keys(
         if isinstance(v, str) and v:
             keys.add(("file", _normalise(v)))
             shown = shown or repr(v).replace("'", '"')
+        elif v is UNKNOWN:
+            symbol = _symbolic(value, table, project)
+            if symbol:
+                keys.add(("file", _normalise(symbol)))
+                shown = shown or f"`{site.text}`"
     for value in site.string_keys:
         v = resolve_constant(value, table)
         if isinstance(v, str) and v:
@@ -838,16 +1269,65 @@ def _keys(
             shown = (
                 shown or "StringSession(" + (repr(v[:12] + "...") if len(v) > 15 else repr(v)) + ")"
             )
+        elif v is UNKNOWN:
+            symbol = _symbolic(value, table, project)
+            if symbol:
+                keys.add(("string", symbol))
+                shown = shown or f"`{site.text}`"
     if site.env is not None:
         keys.add(("env", site.env))
         shown = shown or f"${site.env}"
     return keys, shown
 
 
+class _ProjectModules:
+    """Whether a qualified name may lie in the linted project (also by suffix, as in ConstantTable)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = {n for n in names if n}
+
+    def __contains__(self, qualified: str) -> bool:
+        parts = qualified.split(".")
+        if parts[0] not in _EXTERNAL_ROOTS:
+            # The engine may skip a settings module that mentions no keyword: any module outside
+            # the standard library and the well-known frameworks counts as the project's.
+            return True
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            if prefix in self.names or any(n.endswith("." + prefix) for n in self.names):
+                return True
+        return False
+
+
+def _symbolic(value: object, table: ConstantTable, project: _ProjectModules) -> str | None:
+    """A session value whose project references cannot be computed, spelled with the references
+    themselves: ``settings.session_name`` imported in two modules is one session, whatever its
+    value. None when a part is not a reference into the linted project."""
+    if isinstance(value, str):
+        return value
+    if type(value) is not tuple or len(value) != 2:
+        return None
+    if value[0] == "ref":
+        resolved = resolve_constant(value, table)
+        if isinstance(resolved, (str, int)) and not isinstance(resolved, bool):
+            return str(resolved)
+        name = value[1]
+        if not isinstance(name, str) or name.startswith(_PARAM) or name not in project:
+            return None
+        return f"\x00{{{name}}}\x00"
+    if value[0] == "concat":
+        parts = [_symbolic(p, table, project) for p in value[1]]
+        return None if any(p is None for p in parts) else "".join(p for p in parts if p)
+    return None
+
+
 def _shared(
-    sites: list[tuple[str, Site]], table: ConstantTable, env_table: ConstantTable
+    sites: list[tuple[str, Site]],
+    table: ConstantTable,
+    env_table: ConstantTable,
+    project: _ProjectModules,
 ) -> Iterator[Finding]:
-    keyed = [(p, s, *_keys(s, table, env_table)) for p, s in sites]
+    keyed = [(p, s, *_keys(s, table, env_table, project)) for p, s in sites]
     parent = list(range(len(keyed)))
 
     def find(i: int) -> int:

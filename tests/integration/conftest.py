@@ -57,6 +57,7 @@ class Server:
         env: Mapping[str, str],
         log_path: Path,
         port: int,
+        cwd: Path = REPO,
     ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -64,7 +65,7 @@ class Server:
         self._log_file = open(log_path, "wb")  # closed in stop()
         self.proc = subprocess.Popen(
             list(argv),
-            cwd=REPO,
+            cwd=cwd,
             env=dict(env),
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

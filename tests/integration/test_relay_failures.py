@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import REPO, Server, integrity, relay_env
+from .conftest import REPO, Server, free_port, integrity, relay_env
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +76,33 @@ def test_with_guard_the_second_worker_is_refused_at_once(tmp_path: Path) -> None
     # and imports included, hence the generous bound).
     assert elapsed < 5.0, elapsed
     assert "OK" in holder_out, holder_out
+
+
+def test_unsafe_relay_breaks_with_one_worker_and_two_requests(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    """The unsafe relay, unchanged (on the fake Telegram): a message, then ``GET /me`` -- its
+    per-request client on the same session file -- and the second client hits the first one's open
+    SQLite transaction. One worker is enough."""
+    port = free_port()
+    env = relay_env(tmp_path / "unused.session", API_ID="1", API_HASH="0" * 32)
+    argv = [sys.executable, "-m", "uvicorn", "tests.integration.unsafe_offline:app"]
+    server = Server(
+        [*argv, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        log_path=tmp_path / "unsafe.log",
+        port=port,
+        cwd=tmp_path,  # the unsafe relay's session, botfather_relay.session, lands here
+    )
+    servers.append(server)
+    server.wait_ready()
+    sent = httpx.post(f"{server.url}/messages", json={"text": "hello"}, timeout=30)
+    assert sent.status_code == 200, sent.text
+    me = httpx.get(f"{server.url}/me", timeout=30)
+    assert me.status_code == 500
+    # uvicorn logs the traceback just after sending the 500.
+    log = server.wait_log("sqlite3.OperationalError: database is locked")
+    assert "sqlite3.OperationalError: database is locked" in log, log
 
 
 def test_workers_2_refused(tmp_path: Path, servers: list[Server]) -> None:

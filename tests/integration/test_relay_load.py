@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,8 @@ async def _storm(url: str) -> dict[str, list[tuple[Any, httpx.Response]]]:
             jobs.append(("bot", asked, http.post("/bots", json=asked)))
         for _ in range(N_HEALTH):
             jobs.append(("health", None, http.get("/health")))
+        # Interleaved, so conversations queue between plain messages whose replies arrive late.
+        random.Random(4).shuffle(jobs)
         responses = await asyncio.gather(*(job for _, _, job in jobs))
     by_kind: dict[str, list[tuple[Any, httpx.Response]]] = {}
     for (kind, asked, _), response in zip(jobs, responses, strict=True):

@@ -73,8 +73,8 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., CliResult]]:
                 code = int(exc.code or 0)
             out.flush()
             err.flush()
-            out_b = out.buffer.getvalue()  # type: ignore[attr-defined]
-            err_b = err.buffer.getvalue()  # type: ignore[attr-defined]
+            out_b = out.buffer.getvalue()
+            err_b = err.buffer.getvalue()
         return CliResult(code, out_b.decode("utf-8"), err_b.decode("utf-8"))
 
     yield run

@@ -177,6 +177,7 @@ def procs() -> Iterator[dict[str, Proc]]:
             env={"GUNICORN_CMD_ARGS": "--workers 2", "DEPLOY_CHECK_AT": "lifespan"}
         ),
         "gunicorn_conf": lambda: _gunicorn("-c", "gunicorn_reload.conf.py"),
+        "gunicorn_preload": lambda: _gunicorn("--preload", "-w", "2"),
         "gunicorn1": lambda: _gunicorn("-w", "1", env={"WEB_CONCURRENCY": "4"}),
         "hypercorn2": _hypercorn,
         "plain": lambda: Proc([PY, "spawn_helper.py"], env={"WEB_CONCURRENCY": "4"}),
@@ -253,6 +254,22 @@ def test_gunicorn_with_two_uvicorn_workers_is_refused(procs: dict[str, Proc]) ->
     _assert_refused(proc, "one of 2 gunicorn worker processes, set by the -w/--workers 2 flag")
     # Not the UvicornWorker's own Config(workers=1): gunicorn's cfg decides.
     assert "uvicorn worker processes" not in proc.output
+
+
+def test_gunicorn_preload_is_refused_in_the_master_before_forking(procs: dict[str, Proc]) -> None:
+    # --preload imports the app in the master (Arbiter.setup): refused there, before any worker
+    # exists, and the message says it is the master, not "one of 2 workers".
+    # gunicorn prints a preload failure as "Error: <message>", without the exception's class.
+    proc = _proc(procs, "gunicorn_preload")
+    assert proc.wait_for(r"Refusing to run Telethon"), proc.output
+    assert proc.popen.wait(START_TIMEOUT) != 0
+    output = proc.output
+    assert (
+        "this process is the gunicorn master, which loads the app (--preload) and then forks 2"
+        in (output)
+    )
+    assert "Fix: run exactly one process per Telegram session" in output
+    assert "Booting worker" not in output
 
 
 def test_gunicorn_workers_from_gunicorn_cmd_args_is_refused(procs: dict[str, Proc]) -> None:
