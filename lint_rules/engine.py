@@ -445,7 +445,13 @@ def _analyse_isolated(
         except BrokenProcessPool:
             return FileRecord(
                 problems=[
-                    _problem(item.display, 1, 1, "cannot parse: the parser crashed on this file")
+                    _problem(
+                        item.display,
+                        1,
+                        1,
+                        "cannot analyse: the worker process died on this file (a crash in libcst "
+                        "or a rule); please report it",
+                    )
                 ]
             )
 
@@ -514,13 +520,14 @@ def _add_module(name: str, exact: set[str], parents: set[str]) -> None:
 def select_relevant(
     files: Sequence[tuple[str, bytes, str, bool]],
     keyword_sets: Sequence[tuple[bytes, ...] | None],
+    follow_imports: Sequence[bool] | None = None,
 ) -> list[tuple[int, ...]]:
     """For each Python file ``(display, data, module_name, is_package)``, the families it matters to.
 
     ``keyword_sets[k]`` is family ``k``'s keywords: None means every file matters to it, ``()``
     that it analyses no Python. A file matters to a family if its bytes contain one of the
     family's keywords, or it imports a project module that matters to the family (transitively,
-    to a fixpoint). A suppression naming a TG code makes a file matter to every family (bare
+    to a fixpoint) unless ``follow_imports[k]`` is False. A suppression naming a TG code makes a file matter to every family (bare
     ``# noqa`` comments cannot produce TG001 and suppress nothing in files that do not matter).
     """
     n_files = len(files)
@@ -545,7 +552,7 @@ def select_relevant(
 
         for i in chosen:
             _add_module(files[i][2], exact, parents)
-        changed = True
+        changed = follow_imports is None or follow_imports[k]
         while changed and pending and exact:
             changed = False
             for i in sorted(pending):
@@ -787,6 +794,7 @@ def _run_uncached(
     relevant = select_relevant(
         [(c.display, data, name, pkg) for c, data, name, pkg in python],
         keyword_sets(families, config, prefilter),
+        [family.follow_imports for family in families],
     )
     for (c, data, name, pkg), which in zip(python, relevant, strict=True):
         if which:

@@ -234,7 +234,9 @@ def _plural(n: int, word: str) -> str:
 # (``gather``: ``_children``), the outer future of ``shield`` (its done-callback closes over the inner
 # future), or a plain future whose meaning is in the coroutine chain: ``TaskGroup.__aexit__`` (``_tasks``),
 # ``asyncio.wait`` (``_wait``'s ``fs``), ``wait_for`` (3.10/3.11: its ``fut``). ``asyncio.wait`` with
-# FIRST_COMPLETED waits for any one member, so it is blocked only when every member is.
+# FIRST_COMPLETED waits for any one member, so it is blocked only when every member is. ``as_completed``
+# (3.10-3.12) waits in ``_wait_for_one`` on a queue that only the ``_on_completion`` callbacks of its
+# pending tasks fill: those tasks are found among the waiters, and any one of them would do.
 # ---------------------------------------------------------------------------------------------------------
 _ALL, _ANY = 0, 1
 _Edge = tuple[int, str, list[Any]]
@@ -244,6 +246,17 @@ if hasattr(asyncio, "TaskGroup"):  # pragma: no branch - 3.11+
     _TG_AEXIT = asyncio.TaskGroup.__aexit__.__code__
 _WAIT_CODE: CodeType | None = getattr(getattr(asyncio.tasks, "_wait", None), "__code__", None)
 _WAIT_FOR_CODE: CodeType | None = getattr(asyncio.tasks.wait_for, "__code__", None)
+
+
+def _nested_code(fn: Any, name: str) -> CodeType | None:
+    for const in getattr(getattr(fn, "__code__", None), "co_consts", ()):
+        if isinstance(const, CodeType) and const.co_name == name:
+            return const
+    return None  # pragma: no cover - another asyncio (3.13 rewrote as_completed)
+
+
+_AS_COMPLETED_WAIT = _nested_code(asyncio.tasks.as_completed, "_wait_for_one")
+_AS_COMPLETED_CALLBACK = _nested_code(asyncio.tasks.as_completed, "_on_completion")
 
 
 def _future_edges(fut: Any) -> list[_Edge]:
@@ -263,7 +276,27 @@ def _future_edges(fut: Any) -> list[_Edge]:
     return []
 
 
-def _coroutine_edges(coro: Any) -> list[_Edge]:
+def _as_completed_groups(waiting: dict[Any, Any]) -> dict[int, list[Any]]:
+    """``id(done queue)`` -> pending tasks, for the ``as_completed`` calls some waiter belongs to."""
+    groups: dict[int, list[Any]] = {}
+    if _AS_COMPLETED_CALLBACK is None:  # pragma: no cover - another asyncio
+        return groups
+    for task in waiting:
+        for callback in getattr(task, "_callbacks", None) or ():
+            fn = callback[0] if isinstance(callback, tuple) else callback
+            if getattr(fn, "__code__", None) is not _AS_COMPLETED_CALLBACK:
+                continue
+            cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False))
+            try:
+                done = cells["done"].cell_contents
+                todo = cells["todo"].cell_contents
+            except (KeyError, ValueError):
+                continue
+            groups[id(done)] = list(todo)
+    return groups
+
+
+def _coroutine_edges(coro: Any, as_completed: Callable[[Any], list[Any] | None]) -> list[_Edge]:
     edges: list[_Edge] = []
     obj = coro
     for _ in range(256):
@@ -287,6 +320,10 @@ def _coroutine_edges(coro: Any) -> list[_Edge]:
                 fut = frame.f_locals.get("fut")
                 if isinstance(fut, _Future):
                     edges.append((_ALL, "wait_for", [fut]))
+            elif code is _AS_COMPLETED_WAIT and _AS_COMPLETED_WAIT is not None:
+                pending = as_completed(frame.f_locals.get("done"))
+                if pending:
+                    edges.append((_ANY, "as_completed", pending))
         nxt = getattr(obj, "cr_await", None)
         if nxt is None:
             nxt = getattr(obj, "gi_yieldfrom", None)
@@ -296,20 +333,29 @@ def _coroutine_edges(coro: Any) -> list[_Edge]:
     return edges
 
 
-def _task_edges(task: asyncio.Task[Any]) -> list[_Edge]:
+def _task_edges(
+    task: asyncio.Task[Any], as_completed: Callable[[Any], list[Any] | None]
+) -> list[_Edge]:
     edges: list[_Edge] = []
     waiting_on = getattr(task, "_fut_waiter", None)
     if waiting_on is None:
         return edges  # running or ready to run: not blocked
     edges.append((_ALL, "", [waiting_on]))
     with contextlib.suppress(Exception):
-        edges.extend(_coroutine_edges(task.get_coro()))
+        edges.extend(_coroutine_edges(task.get_coro(), as_completed))
     return edges
 
 
 def _find_deadlocks(holder: asyncio.Task[Any], waiting: dict[Any, Any]) -> dict[Any, list[str]]:
     """The waiting tasks ``holder`` is transitively blocked on, each with the await chain to it."""
     memo: dict[Any, dict[Any, list[str]]] = {}
+    groups: dict[int, list[Any]] | None = None
+
+    def as_completed(done: Any) -> list[Any] | None:
+        nonlocal groups
+        if groups is None:  # only when the holder is inside as_completed: built once per walk
+            groups = _as_completed_groups(waiting)
+        return groups.get(id(done)) if done is not None else None
 
     def visit(node: Any, depth: int) -> dict[Any, list[str]]:
         found = memo.get(node)
@@ -322,7 +368,7 @@ def _find_deadlocks(holder: asyncio.Task[Any], waiting: dict[Any, Any]) -> dict[
             if node is not holder and node in waiting:
                 memo[node] = {node: []}
                 return memo[node]
-            edges = _task_edges(node)
+            edges = _task_edges(node, as_completed)
         else:
             edges = _future_edges(node)
         result: dict[Any, list[str]] = {}
@@ -399,14 +445,14 @@ class TelethonLock:
 
     __slots__ = (
         "__weakref__",
+        "_check_after",
+        "_checks",
         "_depth",
         "_hold_warning_s",
         "_mutex",
         "_owner",
         "_queue",
         "_since",
-        "_check_after",
-        "_checks",
         "_site",
         "_ticks",
         "_waiting",

@@ -1,5 +1,5 @@
-"""Shared test configuration. Area fixtures live in tests/<area>/conftest.py."""
+"""Shared test configuration. Area fixtures live in tests/<area>/conftest.py.
 
-# pytester drives the opt-in pytest plugin in real inner pytest runs (tests/runtime/test_pytest_plugin.py).
-# pytest only accepts pytest_plugins in the top-level conftest.
-pytest_plugins = ["pytester"]
+pytester (used by tests/runtime/test_pytest_plugin.py) is enabled with ``-p pytester`` in pyproject.toml:
+pytest accepts ``pytest_plugins`` only in the rootdir conftest.
+"""

@@ -135,6 +135,10 @@ class Family:
     #: The engine skips a file none of whose families' keywords occur, unless it imports a project
     #: module that matters (transitively). Empty: every Python file matters.
     keywords: ClassVar[tuple[bytes, ...]] = ()
+    #: Whether a file that imports a project module mattering to this family matters too
+    #: (transitively). Leave True when facts flow through imports (helpers, clients, constants
+    #: defined elsewhere); False when a file can only matter through its own keywords.
+    follow_imports: ClassVar[bool] = True
 
     def check_module(self, module: PythonModule) -> FileResult:
         """Analyse one Python module. Runs in a worker process; result is cached."""

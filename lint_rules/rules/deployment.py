@@ -765,14 +765,19 @@ def _replicas(unit: YNode) -> list[Issue]:
     return issues
 
 
-def _mappings(node: YNode) -> Iterator[YMap]:
+def _mappings(node: YNode, seen: set[int] | None = None) -> Iterator[YMap]:
+    """Every mapping in ``node``, each once (aliases share nodes: "billion laughs" stays linear)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, YMap):
         yield node
         for _, value in node.items:
-            yield from _mappings(value)
+            yield from _mappings(value, seen)
     elif isinstance(node, YSeq):
         for item in node.items:
-            yield from _mappings(item)
+            yield from _mappings(item, seen)
 
 
 def _compose_text(node: YScalar) -> tuple[str, tuple[int, ...]]:
@@ -982,6 +987,7 @@ class _PythonScan:
         self.names = names_of(module)
         self.findings: list[Finding] = []
         self.facts = DeploymentFacts(module_name=module.module_name)
+        self._mutations: dict[tuple[int, str], list[cst.BaseExpression]] = {}
         self.gunicorn_apps = self._gunicorn_apps()
 
     def _gunicorn_apps(self) -> set[str]:
@@ -1381,7 +1387,13 @@ class _PythonScan:
 
     def mutations(self, name: str, scope: Any, depth: int) -> list[cst.BaseExpression]:
         """Elements added to the list ``name`` of ``scope`` in place, in source order:
-        ``argv += [...]``, ``argv.append(x)``, ``argv.extend([...])``, ``argv.insert(i, x)``."""
+        ``argv += [...]``, ``argv.append(x)``, ``argv.extend([...])``, ``argv.insert(i, x)``.
+
+        Computed once per list; a list added to itself (``argv += argv``) adds nothing new."""
+        key = (id(scope), name)
+        if key in self._mutations:
+            return self._mutations[key]
+        self._mutations[key] = []  # while computing: self-references see no additions
         out: list[cst.BaseExpression] = []
         same = self._same_binding
 
@@ -1406,6 +1418,7 @@ class _PythonScan:
                     out.extend(added if added is not None else [args[0]])
                 elif method == "insert" and len(args) == 2:
                     out.append(args[1])  # position unknown in general; the flag still counts
+        self._mutations[key] = out
         return out
 
     def _same_binding(self, node: cst.Name, name: str, scope: Any) -> bool:
@@ -1600,8 +1613,11 @@ class DeploymentFamily(Family):
         kind = file_kind(file.path, file.config)
         if kind is None:
             return FileResult()
-        issues, refs = _scan_text(kind, file.source)
-        lines = _Lines(file.source)
+        # CRLF (files edited on Windows): "\r" only ends lines, so dropping it keeps every line
+        # number and every column before the line end; continuations then read as in Unix files.
+        source = file.source.replace("\r\n", "\n")
+        issues, refs = _scan_text(kind, source)
+        lines = _Lines(source)
         findings = [
             file.finding(*lines.span(issue.start, issue.end), issue.code, issue.message)
             for issue in issues
@@ -1677,8 +1693,8 @@ def _config_targets(target: str, modules: Mapping[str, DeploymentFacts]) -> list
 # No YAML library is a dependency. This reader handles block mappings and sequences (including
 # ``- key: value`` items and sequences at their key's indentation), flow collections (``[a, "b"]``,
 # ``{K: v}``) spanning lines, plain multi-line scalars, single- and double-quoted scalars, literal
-# ``|`` and folded ``>`` block scalars, comments, anchors/tags (skipped), aliases (unknown) and several
-# documents. Every scalar keeps the source offset of each of its characters so findings point at the token.
+# ``|`` and folded ``>`` block scalars, comments, tags (skipped), anchors and aliases (an alias is the
+# anchored node itself; ``<<`` merges its keys where not given explicitly) and several documents. Every scalar keeps the source offset of each of its characters so findings point at the token.
 # Anything it cannot read becomes ``None`` (unknown), never an exception.
 
 
@@ -1732,6 +1748,7 @@ class _Reader:
         self.n = len(self.starts)
         self.k = 0
         self.cs: int | None = None  # content start override for `- key: v` virtual lines
+        self.anchors: dict[str, YNode] = {}  # `&name` -> node; `*name` is that node
 
     # --- lines -------------------------------------------------------------------------------
 
@@ -1837,6 +1854,7 @@ class _Reader:
 
     def mapping(self, ind: int) -> YMap:
         out = YMap()
+        merged: list[tuple[YScalar, YNode]] = []
         while True:
             self._skip_blank()
             if self.k >= self.n:
@@ -1848,11 +1866,12 @@ class _Reader:
             if found is None:
                 break
             key, vs = found
+            anchor = self._anchor(vs, ce)
             vs = self._skip_props(vs, ce)
             self._advance()
+            value: YNode = None
             if vs >= ce:
                 self._skip_blank()
-                value: YNode = None
                 if self.k < self.n:
                     c2, e2, i3 = self._cur()
                     t2 = self.src[c2:e2]
@@ -1860,10 +1879,37 @@ class _Reader:
                         value = self.block(ind + 1)
                     elif i3 == ind and (t2 == "-" or t2.startswith("- ")):
                         value = self.seq(ind)
-                out.items.append((key, value))
             else:
-                out.items.append((key, self.inline(vs, ce, ind)))
+                value = self.inline(vs, ce, ind)
+            if anchor is not None:
+                self.anchors[anchor] = value
+            if key.text == "<<":
+                # `<<: *base` / `<<: [*a, *b]`: the aliased mappings' keys, unless given here.
+                for source in value.items if isinstance(value, YSeq) else [value]:
+                    if isinstance(source, YMap):
+                        merged.extend(source.items)
+                continue
+            out.items.append((key, value))
+        if merged:
+            explicit = {k.text for k, _ in out.items}
+            seen: set[str] = set()
+            for k, v in merged:
+                if k.text not in explicit and k.text not in seen:
+                    seen.add(k.text)
+                    out.items.append((k, v))
         return out
+
+    def _anchor(self, i: int, end: int) -> str | None:
+        """The anchor name of ``&name`` properties starting at ``i``, if any."""
+        src = self.src
+        while i < end and src[i] in "&!":
+            j = i
+            while j < end and src[j] != " ":
+                j += 1
+            if src[i] == "&":
+                return src[i + 1 : j] or None
+            i = _skip_spaces(src, j, end)
+        return None
 
     def _skip_props(self, i: int, end: int) -> int:
         """Skip anchors (``&a``) and tags (``!!str``) before a value."""
@@ -1908,7 +1954,10 @@ class _Reader:
             return None
         c = src[vs]
         if c == "*":
-            return None
+            j = vs + 1
+            while j < ve and src[j] not in " ,]}":
+                j += 1
+            return self.anchors.get(src[vs + 1 : j])
         if c in "|>":
             return self._block_scalar(folded=c == ">", parent_ind=parent_ind)
         if c in "[{":

@@ -30,6 +30,19 @@ Decisions (documented in the rule docs too):
 * An action under another lock (a module-level ``asyncio.Lock``...) is still TG100: the norm is one
   global lock; the message suggests ``telethon_lock`` or adding the name to ``lock-names``.
 * An action under a lock created per call is TG101 (reported at the lock), not TG100.
+* What is the telethon lock is settled in the project pass: a project-module alias
+  (``guard = telethon_lock``, imported elsewhere) is the lock; a lock received as a parameter
+  (``async def f(lock)``, ``self.lock = lock`` in ``__init__``) is what the callers pass, across
+  modules -- another lock is reported (naming it), and when every known caller passes the telethon
+  lock, or no caller is known, it counts as held (the runtime guard checks the rest). A parameter
+  default is evaluated once: a shared lock, not one per call. ``await stack.enter_async_context(L)``
+  holds L to the end of the block; ``await L.acquire()`` without a ``finally`` release still holds it
+  (leaking it on an error is a deadlock, which the runtime guard reports).
+* A project decorator whose wrapper calls the decorated function under the lock
+  (``def locked(fn): ... async with telethon_lock: return await fn(*a)``, also as a factory
+  ``@with_lock(...)``) makes the decorated function's body hold the lock.
+* A bound Telethon method passed uncalled to ``start_soon``/``to_thread``/``run_in_executor``/
+  ``call_soon``... runs later in another task or thread: reported like a spawned coroutine.
 """
 
 from __future__ import annotations
@@ -83,6 +96,7 @@ CLIENT: Desc = ("client",)
 EVENT: Desc = ("event",)
 MESSAGE: Desc = ("message",)
 CONV: Desc = ("conv",)
+MESSAGES: Desc = ("messages",)  # a list of messages (`event.messages` of an album)
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,7 @@ class FuncFacts:
     handler: bool  # a request or Telethon event handler (lifecycle calls are reported there)
     registered: bool  # decorated by something that registers or wraps it (an entry point)
     returns: Desc | None
+    decorators: tuple[str, ...] = ()  # qualified names of its decorators (`@d` and `@d(...)`)
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,9 @@ class ModuleFacts:
     # in a lifespan): qualified name -> values
     module_attrs: dict[str, list[Desc]] = field(default_factory=dict)
     event_funcs: frozenset[str] = frozenset()  # functions passed to `add_event_handler`
+    # Decorators whose wrapper calls the decorated function under the telethon lock (and their
+    # enclosing decorator factories): `def locked(fn): async def w(*a): async with lock: ...`
+    lock_wrappers: dict[str, LockState] = field(default_factory=dict)  # decorator -> lock held
 
 
 # ---------------------------------------------------------------------------------------- constants
@@ -351,6 +369,7 @@ class _Analyzer:
         self.lambdas: list[tuple[cst.Lambda, _Ctx]] = []
         self.event_handlers: set[CSTNode] = set()
         self.event_funcs: set[str] = set()
+        self.lock_wrappers: dict[str, LockState] = {}
         self.route_handlers: set[CSTNode] = set()
         self.registered: set[CSTNode] = set()
         self.serialized: set[CSTNode] = set()
@@ -624,11 +643,33 @@ class _Analyzer:
         elif isinstance(func, (cst.Name, cst.Attribute)) and call.args:
             # `client(SomeRequest(...))`: resolved like any receiver.
             self.sites.append(_RawSite(func, None, call, ctx))
+        if (
+            isinstance(func, cst.Name)
+            and ctx.lock is not None
+            and ctx.lock[0] in ("telethon", "maybe")
+            and ctx.spawn is None
+        ):
+            self._note_lock_wrapper(func, ctx.lock)
         if as_entry:
             # `asyncio.run(main())`: main is the program's main task, an entry point, not a helper.
             self._ref(func)
         elif isinstance(func, (cst.Name, cst.Attribute)):
             self.calls.append(_RawCall(call, ctx))
+
+    def _note_lock_wrapper(self, func: cst.Name, lock: LockState) -> None:
+        """``fn(...)`` under the telethon lock, where ``fn`` is a parameter of an enclosing function
+        (a decorator): functions it decorates run their body holding the lock."""
+        scope = self.names.scope_of(func)
+        found = self.names.lookup(func.value, scope)
+        if found is None or len(found[1]) != 1 or found[1][0].kind != "param":
+            return
+        owner: Scope | None = found[0]
+        if owner is None or owner is scope.enclosing_function() or owner.kind != "function":
+            return
+        while owner is not None and owner.kind == "function":
+            # The decorator, and any factory around it.
+            self.lock_wrappers.setdefault(owner.qualname, lock)
+            owner = owner.parent
 
     def _is_runner(self, func: CSTNode) -> bool:
         q = self.names.qualified_name(func)
@@ -868,6 +909,8 @@ class _Analyzer:
                 return None
             k = base[0]
             if k == "event":
+                if attr == "messages":  # events.Album: the album's messages
+                    return MESSAGES
                 return CLIENT if attr == "client" else MESSAGE if attr == "message" else None
             if k in ("message", "conv"):
                 return CLIENT if attr == "client" else None
@@ -883,6 +926,20 @@ class _Analyzer:
             return self.desc(expr.expression, scope)
         if isinstance(expr, cst.Call):
             return self._desc_call(expr, scope)
+        if isinstance(expr, cst.Subscript):
+            # `msgs[0]` where msgs came from get_messages/get_dialogs: one of the items.
+            return self._item_desc(self.desc(expr.value, scope))
+        return None
+
+    @staticmethod
+    def _item_desc(d: Desc | None) -> Desc | None:
+        """What iterating over (or indexing) an object described by ``d`` yields, if known."""
+        if d in (MESSAGE, ("dialog",)):
+            return d
+        if d == MESSAGES:
+            return MESSAGE
+        if d is not None and d[0] == "res" and d[1] in _ITEM_KIND:
+            return ("res", _ITEMS_OF[_ITEM_KIND[d[1]]], *d[2:])
         return None
 
     def _desc_call(self, call: cst.Call, scope: Scope | None) -> Desc | None:
@@ -1013,14 +1070,9 @@ class _Analyzer:
                         if recv == CLIENT:
                             return (_ITEM_KIND[m],)
                         return ("res", _ITEMS_OF[_ITEM_KIND[m]], *recv)
-            d = self.desc(it)
-            if d in (MESSAGE, ("dialog",)):
-                return d
-            if d is not None and d[0] == "res" and d[1] in _ITEM_KIND:
-                # Iterating over what get_messages/get_dialogs returned (one spelling for all, so
-                # that several loops binding one name agree).
-                return ("res", _ITEMS_OF[_ITEM_KIND[d[1]]], *d[2:])
-            return None
+            # Iterating over what get_messages/get_dialogs returned (one spelling for all, so
+            # that several loops binding one name agree).
+            return self._item_desc(self.desc(it))
         return None
 
     def ann_desc(self, expr: CSTNode | None, scope: Scope) -> Desc | None:
@@ -1180,6 +1232,7 @@ class _Analyzer:
             facts.lock_defs[name] = _pos(ranges[node])
         facts.refs = frozenset(self.refs)
         facts.event_funcs = frozenset(self.event_funcs)
+        facts.lock_wrappers = dict(self.lock_wrappers)
 
         # Module globals, imports, classes and functions: the project-wide index.
         scope = names.module_scope
@@ -1197,7 +1250,10 @@ class _Analyzer:
                 if (
                     len(bindings) == 1
                     and b.kind == "assign"
-                    and isinstance(b.value, (cst.Name, cst.Attribute))
+                    and (
+                        isinstance(b.value, cst.Name)
+                        or (isinstance(b.value, cst.Attribute) and d is not None and d[0] == "qual")
+                    )
                 ):
                     # A module-level alias (`guard = telethon_lock`): the same object, for modules
                     # that import it under the alias.
@@ -1268,6 +1324,16 @@ class _Analyzer:
                 handler=fn in self.route_handlers or fn in self.event_handlers,
                 registered=fn in self.registered,
                 returns=returns,
+                decorators=tuple(
+                    q
+                    for q in (
+                        names.qualified_name(
+                            d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
+                        )
+                        for d in fn.decorators
+                    )
+                    if q is not None
+                ),
             )
         return facts
 
@@ -1550,11 +1616,29 @@ class _Project:
                     self.lock_callers.setdefault(callee, []).append(c)
         # Decide every lock state once: locks imported from project modules under other names, and
         # locks received as parameters, are known only now (the facts given are never mutated).
+        wrappers = {
+            self.canon(q)
+            for m in self.mods
+            for q, held in m.lock_wrappers.items()
+            if (self.resolve_lock(held) or ("",))[0] == "telethon"
+        }
+        self.lock_decorated = {
+            q: f"{d}:decorator"
+            for q, (ff, _) in self.funcs.items()
+            for d in (self.canon(x) for x in ff.decorators)
+            if d in wrappers
+        }
         self.mods = [
             replace(
                 m,
-                sites=[replace(s, lock=self.resolve_lock(s.lock)) for s in m.sites],
-                calls=[replace(c, lock=self.resolve_lock(c.lock)) for c in m.calls],
+                sites=[
+                    replace(s, lock=self._decorated(self.resolve_lock(s.lock), s.func, s.spawn))
+                    for s in m.sites
+                ],
+                calls=[
+                    replace(c, lock=self._decorated(self.resolve_lock(c.lock), c.func, c.spawn))
+                    for c in m.calls
+                ],
             )
             for m in self.mods
         ]
@@ -1569,6 +1653,13 @@ class _Project:
                     self.callers.setdefault(callee, []).append((c, m))
 
     # ------------------------------------------------------------------ locks
+
+    def _decorated(self, lock: LockState, func: str | None, spawn: str | None) -> LockState:
+        """The lock held in the body of a function decorated by a project lock decorator."""
+        if lock is not None or spawn is not None or func not in self.lock_decorated:
+            return lock
+        ident = self.lock_decorated[func]
+        return ("telethon", ident, "@" + ident.partition(":")[0].rpartition(".")[2])
 
     def resolve_lock(self, lock: LockState, depth: int = 0) -> LockState:
         """A lock state with what the project knows: ``("other", "pkg.locks.tg_lock")`` that is
@@ -2097,7 +2188,11 @@ class TelethonActionOutsideLock(Rule):
         "handlers (never in a lifespan, startup handler or `__main__`). Coroutines handed to "
         "`create_task`/`ensure_future`/`gather`/`wait_for` (a new task before Python 3.12)/`shield`/"
         "`TaskGroup.create_task`/`run_coroutine_threadsafe` run in another task, which does not hold "
-        "the lock even when started under it. An action under any other lock is reported too (add "
+        "the lock even when started under it; so do bound methods handed uncalled to `start_soon`/"
+        "`to_thread`/`run_in_executor`. A project decorator whose wrapper awaits the function "
+        "under the lock, `AsyncExitStack.enter_async_context(telethon_lock)`, an alias of the lock "
+        "imported from a project module, and a lock parameter every known caller passes the lock "
+        "to all hold it. An action under any other lock is reported too (add "
         "that lock to `lock-names` if it really is your one global lock). Fixable when sound (inside "
         "an `async def`, not a generator's `yield`, not a statement that awaits tasks): the smallest "
         "enclosing statement is wrapped in `async with telethon_lock:` and the import added."

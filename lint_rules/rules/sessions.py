@@ -31,7 +31,7 @@ import libcst as cst
 
 from ..config import Config
 from ..model import Finding
-from ..names import UNKNOWN, iter_child_nodes, node_ranges, resolve_constant
+from ..names import UNKNOWN, iter_child_nodes, resolve_constant
 from ._commands import ConstantTable, class_constants, names_of
 from .base import Family, FileResult, PythonModule, Rule
 
@@ -361,6 +361,10 @@ class _Scan:
         self.bare_calls: list[tuple[CallEdge, cst.Call]] = []
         #: The function whose construction is being analysed (its parameters make a template).
         self.current: cst.FunctionDef | None = None
+        self._keys_memo: dict[
+            tuple[int, int], tuple[tuple[object, ...], tuple[object, ...], str | None]
+        ] = {}
+        self._varies_memo: dict[int, bool] = {}
 
     def where(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
         r = self.module.range_of(node)
@@ -623,29 +627,49 @@ class _Scan:
             self.facts.calls.append(edge)
 
     def locate(self, edges: list[tuple[CallEdge, cst.Call]]) -> None:
-        """Set ``where`` of each edge. A call whose source text occurs once in the file is located
-        by a text search (libcst reproduces a node's text exactly); the rest by one codegen pass."""
+        """Set ``where`` of each edge. libcst reproduces a node's text exactly, so calls are found by
+        a text search when each occurrence of their text is one of them (identical calls in the same
+        context are interchangeable); the rest cost one shared codegen pass (``range_of``)."""
+        if self.module._positions is not None:  # already computed for a finding: free
+            for edge, node in edges:
+                edge.where = self.where(node)
+            return
         source = self.module.source
-        rest: list[tuple[CallEdge, cst.Call]] = []
-        line_starts: list[int] | None = None
+        groups: dict[str, list[tuple[CallEdge, cst.Call]]] = {}
         for edge, node in edges:
-            text = self.module.tree.code_for_node(node)
-            at = source.find(text)
-            if at < 0 or source.find(text, at + 1) >= 0:
-                rest.append((edge, node))
+            groups.setdefault(self.module.tree.code_for_node(node), []).append((edge, node))
+        line_starts: list[int] | None = None
+        for text, members in groups.items():
+            found: list[tuple[int, int]] = []
+            if "\n" in text:
+                # A nested node's continuation lines are indented relative to its block.
+                lines = text.split("\n")
+                pattern = r"\n[ \t]*".join(re.escape(line.lstrip(" \t")) for line in lines)
+                for m in re.finditer(pattern, source):
+                    found.append((m.start(), m.end()))
+                    if len(found) > len(members):
+                        break
+            else:
+                at = source.find(text)
+                while at >= 0 and len(found) <= len(members):
+                    found.append((at, at + len(text)))
+                    at = source.find(text, at + 1)
+            contexts = {(e.caller, e.many, e.entry, e.branches) for e, _ in members}
+            if len(found) != len(members) or len(contexts) != 1:
+                for edge, node in members:
+                    edge.where = self.where(node)
                 continue
             if line_starts is None:
                 line_starts = [0, *(m.end() for m in re.finditer(r"\r\n?|\n", source))]
-            end = at + len(text)
-            sl = bisect.bisect_right(line_starts, at)
-            el = bisect.bisect_right(line_starts, end)
-            edge.where = (sl, at - line_starts[sl - 1] + 1, el, end - line_starts[el - 1] + 1)
-        if rest:
-            ranges = node_ranges(self.module.tree, (n for _, n in rest))
-            for edge, node in rest:
-                r = ranges.get(node)
-                if r is not None:
-                    edge.where = (r.start.line, r.start.column + 1, r.end.line, r.end.column + 1)
+            for (edge, _), (start, end) in zip(members, found, strict=True):
+                sl = bisect.bisect_right(line_starts, start)
+                el = bisect.bisect_right(line_starts, end)
+                edge.where = (
+                    sl,
+                    start - line_starts[sl - 1] + 1,
+                    el,
+                    end - line_starts[el - 1] + 1,
+                )
 
     def direct_callee(self, func: cst.BaseExpression) -> bool:
         """``make()``, ``tg.make()``, ``Relay()``: a name bound by an import, def or class."""
@@ -654,7 +678,7 @@ class _Scan:
             root = root.value
         if not isinstance(root, cst.Name):
             return False
-        bindings = self.names.bindings_of(root)
+        bindings = self.names.bindings_of(root) or []
         return bool(bindings) and all(b.kind in ("import", "def", "class") for b in bindings)
 
     def literal_args(self, node: cst.Call) -> tuple[tuple[int | str, object], ...]:
@@ -780,6 +804,18 @@ class _Scan:
         """(file session values, StringSession values, environment variable name)."""
         if depth > 20:
             return [], [], None
+        # Memoised: names bound to expressions of other names form a DAG (`b = join(a, a)`), which
+        # a plain recursion walks in exponential time.
+        key = (id(expr), id(self.current))
+        cached = self._keys_memo.get(key)
+        if cached is None:
+            files, strings, env = self._session_keys(expr, depth)
+            cached = self._keys_memo[key] = (tuple(files), tuple(strings), env)
+        return list(cached[0]), list(cached[1]), cached[2]
+
+    def _session_keys(
+        self, expr: cst.BaseExpression, depth: int
+    ) -> tuple[list[object], list[object], str | None]:
         anchored = self.file_dir(expr)
         if anchored is not None:
             return [anchored], [], None
@@ -955,12 +991,16 @@ class _Scan:
                     return True
                 if id(b) in active:
                     return True  # `x = x + 1`: changes every time round
-                active.add(id(b))
-                try:
-                    if self.varies(b.value, active):
-                        return True
-                finally:
-                    active.discard(id(b))
+                known = self._varies_memo.get(id(b))
+                if known is None:
+                    active.add(id(b))
+                    try:
+                        # Safe to keep: False means nothing it reads varies, cycles included.
+                        known = self._varies_memo[id(b)] = self.varies(b.value, active)
+                    finally:
+                        active.discard(id(b))
+                if known:
+                    return True
         return False
 
     def is_fixed(self, expr: cst.BaseExpression) -> bool:
@@ -1062,16 +1102,27 @@ def _usable(value: object) -> bool:
     return type(value) is tuple and len(value) == 2 and value[0] in ("ref", "concat")
 
 
+#: Longer computed session paths are not real paths: giving up keeps facts small.
+_MAX_PATH = 4096
+
+
 def _join(parts: list[object]) -> object:
     if any(p is UNKNOWN for p in parts) or not parts:
         return UNKNOWN
+    if sum(len(p) for p in parts if isinstance(p, str)) > _MAX_PATH:
+        return UNKNOWN
+    if all(isinstance(p, str) for p in parts):
+        return posixpath.join(*[p for p in parts if isinstance(p, str)])
     out: list[object] = []
     for n, p in enumerate(parts):
         if n:
             out.append("/")
-        out.append(p)
-    if all(isinstance(p, str) for p in out):
-        return posixpath.join(*[p for p in parts if isinstance(p, str)])
+        if type(p) is tuple and p[0] == "concat":
+            out.extend(p[1])  # flat: a marker never nests, so its size is bounded below
+        else:
+            out.append(p)
+    if len(out) > 64:
+        return UNKNOWN
     return ("concat", tuple(out))
 
 

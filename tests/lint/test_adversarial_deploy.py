@@ -421,3 +421,117 @@ def test_configured_factory_with_a_parameter_is_not_counted_twice() -> None:
     findings = lint(files, Config(client_factories=("tg.make_client",)))
     assert [(f.path, f.line) for f in findings] == [("a.py", 2), ("b.py", 2)]
     assert "is also opened at b.py:2:" in findings[0].message
+
+
+def test_factory_call_sites_are_located_exactly() -> None:
+    tg = HEAD + "def make_client(name, api_id=1):\n    return TelegramClient(name, api_id, 'x')\n"
+    a = (
+        "from tg import make_client\n"
+        "def main():\n"
+        '    """Calls make_client("relay") twice."""\n'  # the text also occurs in a docstring
+        "    if True:\n"
+        "        one = make_client(\n"
+        "            'relay',\n"
+        "            api_id=2,\n"
+        "        )\n"
+        "    two = make_client('relay')\n"
+        "    three = make_client('relay')\n"
+    )
+    b = "from tg import make_client\nfour = make_client('relay')\nfive = make_client('relay')\n"
+    findings = lint({"tg.py": tg, "a.py": a, "b.py": b})
+    assert [(f.path, f.line, f.column, f.end_line, f.end_column) for f in findings] == [
+        ("a.py", 5, 15, 8, 10),
+        ("a.py", 9, 11, 9, 31),
+        ("a.py", 10, 13, 10, 33),
+        ("b.py", 2, 8, 2, 28),
+        ("b.py", 3, 8, 3, 28),
+    ]
+    assert "is also opened at a.py:9, a.py:10, b.py:2, b.py:3" in findings[0].message
+
+
+def test_compose_anchors_aliases_and_merges() -> None:
+    src = (
+        "x-env: &env\n"
+        "  WEB_CONCURRENCY: 3\n"
+        "  UVICORN_RELOAD: 'false'\n"
+        "x-base: &base\n"
+        "  build:\n    context: .\n"
+        "services:\n"
+        "  web:\n"
+        "    <<: *base\n"
+        "    environment:\n"
+        "      <<: *env\n"
+        "    deploy:\n      replicas: 2\n"
+        "  pinned:\n"
+        "    image: other\n"
+        "    environment:\n"
+        "      <<: *env\n"
+        "      WEB_CONCURRENCY: 1\n"
+        "    command: *cmd\n"
+    )
+    findings = lint({"docker-compose.yml": src})
+    assert [(f.code, f.line, token(src, f)) for f in findings] == [
+        ("TG201", 2, "WEB_CONCURRENCY: 3"),  # merged into `web`; `pinned` overrides it
+        ("TG201", 13, "replicas: 2"),  # `build:` merged from x-base: the project's own image
+    ]
+    pinned_only = src.replace("      <<: *env\n    deploy", "    deploy")
+    assert found({"docker-compose.yml": pinned_only}) == [("docker-compose.yml", "TG201", 12)]
+
+
+def test_yaml_alias_bomb_stays_linear() -> None:
+    lines = ["a0: &a0 [uvicorn, app:app, --reload]"]
+    for k in range(1, 40):
+        lines.append(f"a{k}: &a{k}\n  - *a{k - 1}\n  - *a{k - 1}")
+    src = "\n".join(lines) + "\nservices:\n  web:\n    command: *a0\n"
+    assert found({"compose.yaml": src}) == [("compose.yaml", "TG200", 1)]
+
+
+def test_crlf_line_endings_keep_continuations_and_positions() -> None:
+    files = {
+        "run.sh": "#!/bin/sh\nuvicorn app:app \\\n  --reload\nW=4\ngunicorn -w $W app:app\n",
+        "relay.service": "[Service]\nExecStart=/usr/bin/uvicorn app:app \\\n  --workers 2\n",
+        "Makefile": "run:\n\tuvicorn app:app \\\n\t  --workers 2\n",
+        "Dockerfile": "FROM python\nCMD uvicorn app:app \\\n  --workers 2\n",
+        "compose.yml": "services:\n  web:\n    command: >\n      uvicorn app:app\n      --reload\n",
+    }
+    unix = lint(files)
+    windows = lint({p: s.replace("\n", "\r\n") for p, s in files.items()})
+    assert [(f.path, f.code, f.line, f.column, f.end_column) for f in windows] == [
+        (f.path, f.code, f.line, f.column, f.end_column) for f in unix
+    ]
+    assert [(f.path, f.code, f.line) for f in unix] == [
+        ("Dockerfile", "TG201", 3),
+        ("Makefile", "TG201", 3),
+        ("compose.yml", "TG200", 5),
+        ("relay.service", "TG201", 3),
+        ("run.sh", "TG200", 3),
+        ("run.sh", "TG201", 5),
+    ]
+
+
+@pytest.mark.parametrize("grow", ["args += args\n", "args.extend(args)\n"])
+def test_self_extending_argv_is_analysed_once(grow: str) -> None:
+    # Each self-reference used to re-expand the list: exponential in the number of statements.
+    src = (
+        "import subprocess\nargs = ['uvicorn', 'app:app']\n"
+        + grow * 40
+        + "args.append('--reload')\nsubprocess.run(args)\n"
+    )
+    assert found({"m.py": src}) == [("m.py", "TG200", 44)]
+
+
+@pytest.mark.parametrize("step", ["os.path.join(x{p}, x{p})", "Path(x{p}) / x{p}"])
+@pytest.mark.parametrize("root", ["x0 = 'a'", "from conf import x0"])
+def test_session_built_from_a_dag_of_names_is_resolved_once(step: str, root: str) -> None:
+    # Each name read twice by the next used to double the work (and the value): 2**29 here.
+    lines = ["import os", "from pathlib import Path", HEAD.strip(), root]
+    lines += [f"x{k} = " + step.format(p=k - 1) for k in range(1, 30)]
+    lines += [
+        "def f():",
+        "    return TelegramClient(x29, 1, 'x')",
+        "def g():",
+        "    f()",
+        "    f()",
+    ]
+    findings = found({"m.py": "\n".join(lines) + "\n", "conf.py": "x0 = 'a'\n"})
+    assert findings == [("m.py", "TG301", 35)]

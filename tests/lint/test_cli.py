@@ -295,3 +295,15 @@ def test_console_script_version_and_exit_codes(tree: Any) -> None:
     assert r.returncode == 1 and "TG100" in r.stdout
     (root / "app.py").write_text(SAFE)
     assert run_console(["lint"], root).returncode == 0
+
+
+def test_exclude_option_and_cache_directory(tree: Any, cli: Any) -> None:
+    root = tree({"app.py": UNSAFE, "gen/out.py": UNSAFE.replace("'relay'", "'gen'")})
+    r = cli(["lint", "--format", "json", "--exclude", "gen"], root)
+    assert [f["path"] for f in json.loads(r.out)] == ["app.py"]
+    assert (root / ".telethon_guard_cache" / ".gitignore").exists()
+    # The cache directory itself is never linted, and a re-run gives the same answer from it.
+    again = cli(["lint", "--format", "json", "--exclude", "gen"], root)
+    assert again.out == r.out and again.code == 1
+    both = cli(["lint", "--format", "json"], root)
+    assert [f["path"] for f in json.loads(both.out)] == ["app.py", "gen/out.py"]

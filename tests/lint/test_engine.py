@@ -585,3 +585,43 @@ def test_git_listing_skips_tracked_files_deleted_from_the_work_tree(
     monkeypatch.chdir(root)
     result = engine.run(["."], Config(), families=TEST_FAMILIES)
     assert codes(result.findings) == [("a.py", "TG901", 1), ("new.py", "TG901", 1)]
+
+
+class DyingFamily(BoomFamily):
+    """Kills its worker process on files that say ``die`` (like a crash in native code)."""
+
+    def check_module(self, module: PythonModule) -> FileResult:
+        if "die" in module.source:
+            os._exit(3)
+        return super().check_module(module)
+
+
+def test_a_worker_dying_costs_one_file_not_the_run(
+    tree: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {f"m{n}.py": f"def f{n}():\n    boom()\n" for n in range(10)}
+    files["m5.py"] = "boom()  # die\n"
+    root = tree(files)
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+    result = engine.run(["."], Config(), jobs=2, families=(DyingFamily(),))
+    by_path = {f.path: f for f in result.findings}
+    assert by_path["m5.py"].code == "TG000" and "worker process died" in by_path["m5.py"].message
+    assert sorted(p for p, f in by_path.items() if f.code == "TG901") == sorted(
+        f"m{n}.py" for n in range(10) if n != 5
+    )
+
+
+class LocalBoomFamily(BoomFamily):
+    """BoomFamily for which only files with the keyword matter (no import closure)."""
+
+    follow_imports: ClassVar[bool] = False
+
+
+def test_a_family_may_opt_out_of_the_import_closure(
+    tree: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree(HELPER_TREE)
+    monkeypatch.chdir(root)
+    engine.run(["."], Config(), families=(LocalBoomFamily(),))
+    assert sorted(BoomFamily.analysed) == ["pkg/a.py"]

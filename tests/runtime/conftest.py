@@ -13,8 +13,6 @@ from telethon import TelegramClient
 import telethon_guard
 from telethon_guard.testing import FakeTelegram
 
-pytest_plugins = ["pytester"]
-
 
 @pytest.fixture
 def no_guard() -> Iterator[None]:

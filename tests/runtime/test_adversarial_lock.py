@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.connection
+import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from telethon_guard import LockDeadlockError, lock, telethon_lock
+from telethon_guard import LockDeadlockError, LockTimeoutError, lock, telethon_lock
 
 
 def _reset_lock() -> None:
@@ -78,6 +79,31 @@ async def test_bad_wait_timeout_is_refused_and_never_leaks_the_lock(
     # Before the fix the failed acquire stayed queued and the lock went to that finished task.
     assert not telethon_lock.locked()
     assert telethon_lock.owner is None
+
+
+async def test_timeout_and_deadlock_errors_name_the_pid() -> None:
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with telethon_lock:
+            inside.set()
+            await release.wait()
+
+    h = asyncio.create_task(holder())
+    await inside.wait()
+    with pytest.raises(LockTimeoutError, match=rf"PID {os.getpid()}\b"):
+        async with telethon_lock(wait_timeout=0):
+            pass
+    release.set()
+    await h
+
+    async def child() -> None:
+        async with telethon_lock:
+            pass
+
+    with pytest.raises(LockDeadlockError, match=rf"PID {os.getpid()}\b"):
+        async with telethon_lock:
+            await asyncio.create_task(child())
 
 
 async def test_zero_and_infinite_wait_timeouts_are_valid() -> None:
@@ -220,3 +246,54 @@ async def test_deadlock_is_still_found_among_many_queued_waiters() -> None:
     message = str(info.value)
     assert "'awaited-child'" in message and "'the-holder'" in message
     await asyncio.gather(*others)
+
+
+# --------------------------------------------------------------------------------------------------
+# as_completed under the lock: a deadlock once no pending member can finish (it used to hang)
+# --------------------------------------------------------------------------------------------------
+
+
+async def _needs_lock(i: int) -> int:
+    async with telethon_lock:
+        return i
+
+
+async def test_as_completed_of_tasks_needing_the_lock_is_a_deadlock() -> None:
+    with pytest.raises(LockDeadlockError, match=r"Await chain: '[^']+' -> as_completed -> '"):
+        async with telethon_lock:
+            for next_done in asyncio.as_completed([_needs_lock(i) for i in range(3)]):
+                await next_done
+
+
+async def test_as_completed_is_no_deadlock_while_another_member_can_finish() -> None:
+    io_done = asyncio.Event()
+
+    async def io() -> str:
+        await io_done.wait()
+        return "io"
+
+    results: list[Any] = []
+
+    async def holder() -> None:
+        async with telethon_lock:
+            members = [
+                asyncio.create_task(_needs_lock(1), name="needs-lock"),
+                asyncio.create_task(io()),
+            ]
+            for next_done in asyncio.as_completed(members):
+                try:
+                    results.append(await next_done)
+                except LockDeadlockError as exc:
+                    results.append(exc)
+
+    h = asyncio.create_task(holder())
+    await until(lambda: telethon_lock._snapshot()[2] == 1 and h._fut_waiter is not None)  # type: ignore[attr-defined]
+    # The holder waits for any one member and io() can still finish: not a deadlock.
+    telethon_lock._check_deadlocks(asyncio.get_running_loop())
+    assert telethon_lock._snapshot()[2] == 1 and results == []
+    io_done.set()
+    # Then the only member left needs the lock the holder keeps: reported, not a hang.
+    await h
+    assert results[0] == "io"
+    assert isinstance(results[1], LockDeadlockError)
+    assert "'needs-lock'" in str(results[1])

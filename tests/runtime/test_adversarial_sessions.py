@@ -63,6 +63,25 @@ def test_client_dropped_without_connecting_does_not_block_the_next_one(
     last.session.close()
 
 
+class _FailsAfterSuper(TelegramClient):
+    """A subclass whose own set-up fails once Telethon's constructor has opened the session."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        raise RuntimeError("bad configuration")
+
+
+def test_subclass_failing_after_super_init_does_not_hold_the_session(
+    claims: None, no_automatic_gc: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "subclass"
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="bad configuration"):
+            _FailsAfterSuper(path, *API)
+    client = TelegramClient(path, *API)
+    client.session.close()
+
+
 async def test_client_dropped_after_disconnect_or_connected_is_judged_correctly(
     claims: None, no_automatic_gc: None, tmp_path: Path
 ) -> None:

@@ -209,6 +209,8 @@ def _served(port: int) -> bool:
 
 def _assert_refused(proc: Proc, *expected: str) -> None:
     assert proc.wait_for(r"UnsafeDeploymentError"), proc.output
+    # The message spans several lines, read one by one: wait for its last line before looking.
+    assert proc.wait_for(r"Fix: run exactly one process per Telegram session"), proc.output
     output = proc.output
     for text in expected:
         assert text in output, output

@@ -98,7 +98,7 @@ def test_refusal_comes_before_sqlite_opens_the_file(
     claims: None, backend: FakeTelegram, tmp_path: Path
 ) -> None:
     path = tmp_path / "acc.session"
-    backend.client(path)
+    holder = backend.client(path)  # referenced: a client dropped on the floor holds nothing
     # Another connection holding the write lock would make SQLite wait 5 s, then fail with
     # "database is locked"; the claim must answer before SQLite is asked anything.
     blocker = sqlite3.connect(path, timeout=0)
@@ -111,6 +111,7 @@ def test_refusal_comes_before_sqlite_opens_the_file(
     finally:
         blocker.rollback()
         blocker.close()
+        holder.session.close()
 
 
 def test_sqlite_session_object_is_claimed_and_shared_object_refused(
