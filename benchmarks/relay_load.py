@@ -4,10 +4,13 @@ For each backend latency (0, 5 and 50 ms) it starts real relays (``python -m exa
 offline, one uvicorn worker) on the same fake Telegram settings:
 
 * **guarded** -- ``TELETHON_GUARD_MODE=strict``, every action under ``telethon_lock``;
-* **unguarded** -- ``RELAY_UNGUARDED=1``: no guard, no lock (what the service did before; offline only);
-* at 0 ms also **lock-only** -- ``TELETHON_GUARD_MODE=off``: the lock without the Telethon patch or the
-  session claim, which splits the guarded relay's cost into serialisation (lock-only vs unguarded) and
-  the guard's own bookkeeping (guarded vs lock-only);
+* **unguarded** -- the same app served by ``benchmarks/_relay_unguarded.py``: no guard, and the lock
+  replaced by a no-op (what the service did before; offline only);
+* at 0 ms also **lock-only** -- ``TELETHON_GUARD_MODE=off``: the lock without the Telethon patch,
+  which splits the guarded relay's cost into serialisation (lock-only vs unguarded) and the guard's
+  own bookkeeping (guarded vs lock-only);
+
+(all three claim the session file once, at startup: that costs nothing per request);
 
 and drives each with 1, 10, 100 and 1,000 concurrent HTTP clients (closed loop: each client sends
 ``POST /messages`` again as soon as it has its answer; every message is one Telegram request). The
@@ -81,14 +84,15 @@ class Relay:
             # for 50 s behind the one lock).
             RELAY_REQUEST_TIMEOUT="600",
         )
-        if variant == "unguarded":
-            env["RELAY_UNGUARDED"] = "1"
-        elif variant == "lock-only":
+        if variant == "lock-only":
             env["TELETHON_GUARD_MODE"] = "off"
+        if variant == "unguarded":
+            launcher = [str(REPO / "benchmarks" / "_relay_unguarded.py")]
+        else:
+            launcher = ["-m", "examples.botfather_relay"]
         self.log = open(workdir / f"{variant}-{latency_s}.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "examples.botfather_relay", "--port", str(self.port),
-             "--log-level", "warning"],
+            [sys.executable, *launcher, "--port", str(self.port), "--log-level", "warning"],
             cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

@@ -8,22 +8,27 @@ attribute, so every client, subclass, exported sender and CDN client is covered.
 Each outermost ``_call`` of a task is classified once:
 
 * **Telethon's background work** -- a task whose root coroutine is one of Telethon's private background
-  coroutines (the update loop, keep-alive, auto-reconnect, update dispatch, typing loops, callback-query
-  auto-answers, album delivery) *and* with no user frame between that root and ``_call``. It never waits for
-  the lock, never raises and is not counted: a user holding the lock while a conversation waits for its
-  reply must not block the update loop that delivers the reply.
+  coroutines (the update loop, keep-alive, auto-reconnect, update dispatch, typing loops, album delivery)
+  *and* with no user frame between that root and ``_call``; and the callback-query auto-answer task that
+  ``respond``/``reply``/``edit``/``delete`` spawn. It never waits for the lock, never raises and is not
+  counted: a user holding the lock while a conversation waits for its reply must not block the update
+  loop that delivers the reply.
+* **Part of another task's action** -- a task Telethon spawned and awaits for a public method
+  (``edit_folder([...])``'s ``gather``, ``InlineQuery.Event.answer``'s uploads): it holds the lock if the
+  awaiting task does, and its calls never overlap that action (see "tasks Telethon spawns" below).
 * **Lifecycle** -- a call made by ``connect()``, ``start()`` or ``run_until_disconnected()`` (connect's
   ``get_me``, the update-state request). Exempt from the unguarded check, still an action for overlaps.
-* **User action** -- everything else, event handlers included.
+* **User action** -- everything else: event handlers, and tasks the user creates (also those running a
+  Telethon coroutine, ``create_task(event.answer())``).
 
 A ``_call`` nested in another ``_call`` of the same task (``request.resolve()`` resolving a username,
 telethon/client/users.py:43) belongs to the outer one: one action, never an overlap.
 
-On the hot path a user action costs a dictionary lookup (is this task already inside ``_call``?), a set
-lookup of its root coroutine's code object (a Telethon background coroutine?) and an ownership test of
-the lock. Frames are walked only in tasks rooted in a Telethon background coroutine, and for a call by a
-task that does not hold the lock (to recognise lifecycle calls; it stops at the first user frame, with
-the kind of each code object cached).
+On the hot path a user action costs a dictionary lookup (is this task already inside ``_call``?), a
+dictionary lookup of its root coroutine's code object (a Telethon coroutine?) and an ownership test of
+the lock. Frames are walked only for a call by a task that does not hold the lock (once, to the first
+user frame: lifecycle test and, in serialize mode, the lock's "acquired at"), and for tasks rooted in
+Telethon code.
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
 
+from . import lock as _lock_module
 from .errors import TelethonOverlapError, UnguardedCallError
 from .lock import _current_task, telethon_lock
 from .stats import COUNTERS, GuardStats
@@ -77,22 +84,22 @@ _claims_installed = False
 _owner_class: type | None = None
 _original: Callable[..., Any] | None = None
 
-# Outermost in-flight ``_call`` per task: True for a user action, False for background work. An empty
-# dict is the common case, so the overlap test is a truth test; _overlap() looks at the entries.
-_inflight: dict[asyncio.Task[Any] | None, bool] = {}
+# Outermost in-flight ``_call`` per task -> the task whose action it is (itself, or the task that awaits a
+# task Telethon spawned), or None for Telethon's background work. An empty dict is the common case, so
+# the overlap test is a truth test; _overlap() looks at the entries.
+_inflight: dict[asyncio.Task[Any] | None, asyncio.Task[Any] | None] = {}
 _warned: set[tuple[str, str]] = set()
 _listeners: list[Callable[[GuardEvent], None]] = []
 
-# Code objects of Telethon's own coroutines, filled at install time (telethon is imported lazily).
-_background_roots: frozenset[CodeType] = frozenset()
-_dispatch_codes: frozenset[CodeType] = frozenset()
-_dispatch_background_callees: frozenset[CodeType] = frozenset()
-_internal_prefixes: tuple[str, ...] = ()
-_code_kinds: dict[CodeType, int] = {}
-
 _getframe = sys._getframe
-_lock_enter = telethon_lock.__aenter__
-_lock_exit = telethon_lock.__aexit__
+_get_ident = threading.get_ident
+_ctasks = (
+    _lock_module._current_tasks
+)  # asyncio's task-per-loop dict (None on 3.12+: fast C current_task)
+_lock = telethon_lock
+_take_at = telethon_lock._take_at
+_wait_at = telethon_lock._wait_at
+_release_by = telethon_lock._release_by
 
 
 # --- public API ------------------------------------------------------------------------------------
@@ -237,6 +244,21 @@ def _remove_listener(listener: Callable[[GuardEvent], None]) -> None:
         _listeners.remove(listener)
 
 
+def _reset_stats() -> None:
+    """Zero the process-wide counters behind :func:`stats` and forget warn mode's logged call sites.
+
+    Private but stable, for test suites: call it before a test that asserts absolute counts
+    (``stats().overlaps == 0``), e.g. from an autouse fixture. It leaves the installed mode and the lock
+    alone (a task holding ``telethon_lock`` still holds it), and forgets in-flight actions only of tasks
+    that can never finish them (done, or on a closed event loop).
+    """
+    COUNTERS.reset()
+    _warned.clear()
+    for task in list(_inflight):
+        if task is None or task.done() or task.get_loop().is_closed():
+            _inflight.pop(task, None)
+
+
 def _set_mode(mode: str | None) -> None:
     global _mode, _strict, _detect, _serialize
     _mode = mode
@@ -269,13 +291,13 @@ def _unpatch() -> None:
 
 
 def _load_telethon_codes() -> None:
-    """Collect the code objects of Telethon's background, dispatch and lifecycle coroutines.
+    """Collect the code objects of Telethon's background, dispatch, spawning and lifecycle coroutines.
 
     Taken from the defining classes' ``__dict__`` so that ``telethon.sync``'s wrappers (which replace
     the public methods on ``TelegramClient`` itself, telethon/sync.py:29-43) do not hide them.
     """
-    global _background_roots, _dispatch_codes, _dispatch_background_callees
-    global _internal_prefixes
+    global _dispatch_codes, _dispatch_background_callees, _detached_spawners
+    global _telethon_prefix, _internal_prefixes, _passthrough_prefixes
     import telethon
     from telethon.client.auth import AuthMethods
     from telethon.client.chats import _ChatAction
@@ -285,7 +307,6 @@ def _load_telethon_codes() -> None:
     from telethon.events.album import AlbumHack
     from telethon.events.callbackquery import CallbackQuery
     from telethon.events.common import EventBuilder
-    from telethon.tl.custom.inlinebuilder import InlineBuilder
 
     def code(klass: type, name: str) -> CodeType:
         return vars(klass)[name].__code__
@@ -296,19 +317,14 @@ def _load_telethon_codes() -> None:
             code(UpdateMethods, "_dispatch_event"),  # updates.py:623, albums
         }
     )
-    _background_roots = _dispatch_codes | {
+    # Private coroutines Telethon runs as tasks of their own; user code never creates these.
+    background_roots = _dispatch_codes | {
         code(UpdateMethods, "_update_loop"),  # telegrambaseclient.py:618
         code(UpdateMethods, "_keepalive_loop"),  # telegrambaseclient.py:619
         code(UpdateMethods, "_handle_auto_reconnect"),  # mtprotosender.py:426
         code(TelegramBaseClient, "_disconnect_coro"),  # telegrambaseclient.py:661
         code(_ChatAction, "_update"),  # chats.py:65, the typing-action loop
         code(AlbumHack, "deliver_event"),  # events/album.py:42
-        # The auto-answer task of CallbackQuery.respond/reply/edit/delete (callbackquery.py:280-340).
-        # A user's own `create_task(event.answer())` is indistinguishable from it and is treated alike.
-        code(CallbackQuery.Event, "answer"),
-        # InlineQuery.Event.answer() runs each awaitable result (builder.photo(...) uploads) in a task
-        # of its own (events/inlinequery.py:243) and awaits them while the user holds the lock.
-        *(code(InlineBuilder, name) for name in ("article", "photo", "document", "game")),
     }
     # What _dispatch_update/_dispatch_event await on their own behalf: the `get_me` that caches the
     # self id (updates.py:568) and resolving an event builder's chats (updates.py:605,
@@ -316,6 +332,15 @@ def _load_telethon_codes() -> None:
     _dispatch_background_callees = frozenset(
         {code(UserMethods, "get_me"), code(EventBuilder, "resolve")}
     )
+    # Public coroutines Telethon also runs as detached tasks, and the methods that spawn them: the
+    # callback-query auto-answer of respond/reply/edit/delete (events/callbackquery.py:280-340). The
+    # same root created by the user (`create_task(event.answer())`) is the user's action.
+    callback = CallbackQuery.Event
+    _detached_spawners = {
+        code(callback, "answer"): frozenset(
+            code(callback, name) for name in ("respond", "reply", "edit", "delete")
+        )
+    }
     lifecycle = frozenset(
         {
             code(TelegramBaseClient, "connect"),  # telegrambaseclient.py:500 (get_me, GetState)
@@ -323,13 +348,16 @@ def _load_telethon_codes() -> None:
             code(UpdateMethods, "_run_until_disconnected"),  # updates.py:41 (GetState)
         }
     )
-    _internal_prefixes = (
-        os.path.dirname(os.path.abspath(telethon.__file__ or "")) + os.sep,
+    _telethon_prefix = os.path.dirname(os.path.abspath(telethon.__file__ or "")) + os.sep
+    _passthrough_prefixes = (
         os.path.dirname(os.path.abspath(asyncio.__file__ or "")) + os.sep,
         os.path.abspath(contextlib.__file__ or ""),
     )
+    _internal_prefixes = (_telethon_prefix, *_passthrough_prefixes)
     _code_kinds.clear()
     _code_kinds.update(dict.fromkeys(lifecycle, _LIFECYCLE))
+    _root_kinds.clear()
+    _root_kinds.update(dict.fromkeys(background_roots, _ROOT_BACKGROUND))
 
 
 # --- classification ----------------------------------------------------------------------------------
@@ -339,6 +367,20 @@ def _load_telethon_codes() -> None:
 # which only pass awaits through -- e.g. `wait_for` running the coroutine in place on Python 3.12+), user
 # code, or one of Telethon's lifecycle coroutines (seeded at install time).
 _INTERNAL, _USER, _LIFECYCLE = 0, 1, 2
+
+# What a task's root coroutine is, cached per code object: anything but Telethon (a user task: the
+# fast path), one of Telethon's private background coroutines, or another Telethon coroutine (a task
+# Telethon spawned -- or the user did, with `create_task(client.send_message(...))`: _action_of decides).
+_ROOT_USER, _ROOT_BACKGROUND, _ROOT_TELETHON = 0, 1, 2
+
+_dispatch_codes: frozenset[CodeType] = frozenset()
+_dispatch_background_callees: frozenset[CodeType] = frozenset()
+_detached_spawners: dict[CodeType, frozenset[CodeType]] = {}
+_telethon_prefix = "\0"  # set at install time
+_passthrough_prefixes: tuple[str, ...] = ()
+_internal_prefixes: tuple[str, ...] = ()
+_code_kinds: dict[CodeType, int] = {}
+_root_kinds: dict[Any, int] = {}
 
 
 def _classify(code: CodeType) -> int:
@@ -350,50 +392,63 @@ def _classify(code: CodeType) -> int:
     return kind
 
 
+def _root_kind(code: Any) -> int:
+    kind = _root_kinds.get(code)
+    if kind is None:
+        filename = getattr(code, "co_filename", "")
+        kind = _ROOT_TELETHON if filename.startswith(_telethon_prefix) else _ROOT_USER
+        _root_kinds[code] = kind
+    return kind
+
+
 def _is_user_code(code: CodeType) -> bool:
     """True for code outside Telethon, asyncio and this module."""
     return _classify(code) == _USER
 
 
-def _is_background(frame: FrameType | None, root: FrameType | None) -> bool:
-    """Whether a ``_call`` (made from ``frame``) in a task rooted in a background coroutine is
-    Telethon's own work: no user frame between the root and the call, and, under the update dispatch,
-    only Telethon's own awaits (not the user's handler or filter)."""
+def _is_background(frames: Iterable[FrameType]) -> bool:
+    """Whether a ``_call`` in a task rooted in a background coroutine is Telethon's own work, given the
+    task's frames innermost first up to its root: no user frame on the way, and, under the update
+    dispatch, only Telethon's own awaits (not the user's handler or filter)."""
     callee: CodeType | None = None
-    while frame is not None:
+    for frame in frames:
         code = frame.f_code
         if code in _dispatch_codes:
             return callee in _dispatch_background_callees
         if _classify(code) == _USER:
             return False
-        if frame is root:
-            return True
         callee = code
-        frame = frame.f_back
-    return False
+    return True
 
 
-def _is_lifecycle(frame: FrameType | None) -> bool:
-    """Whether Telethon's connect/start/run_until_disconnected makes this call on its own behalf:
-    a lifecycle coroutine below the first user frame. (Beyond a task's root coroutine lie the frames
-    running the event loop, which are not Telethon's: the walk never goes past them.)"""
+def _entry(frame: FrameType | None, root: FrameType | None) -> tuple[bool, FrameType | None]:
+    """(whether Telethon's connect/start/run_until_disconnected makes this call on its own behalf, the
+    innermost user frame) for a call made from ``frame`` in the task whose root frame is ``root``.
+
+    One walk, stopping at the first user frame (the lifecycle test needs no more, and that frame is
+    where the action was made) or at the task's root (beyond it lie the frames running the event loop).
+    """
     kinds = _code_kinds
     while frame is not None:
         code = frame.f_code
         kind = kinds.get(code)
         if kind is None:
             kind = _classify(code)
-        if kind:
-            return kind == _LIFECYCLE
+        if kind == _USER:
+            return False, frame
+        if kind == _LIFECYCLE:
+            return True, None
+        if frame is root:
+            break
         frame = frame.f_back
-    return False
+    return False, None
 
 
-def _chain_frames(task: asyncio.Task[Any] | None) -> Iterator[FrameType]:
+def _chain_frames(task: asyncio.Task[Any] | None) -> list[FrameType]:
     """The frames of a suspended task, innermost first (through ``cr_await``; an async generator
     ends the chain, its consumer's ``async for`` line is then the innermost known frame)."""
     if task is None:
-        return iter(())
+        return []
     frames: list[FrameType] = []
     obj: Any = task.get_coro()
     while obj is not None and len(frames) < 1000:
@@ -402,7 +457,8 @@ def _chain_frames(task: asyncio.Task[Any] | None) -> Iterator[FrameType]:
             break
         frames.append(frame)
         obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
-    return reversed(frames)
+    frames.reverse()
+    return frames
 
 
 def _running_frames(frame: FrameType | None, task: asyncio.Task[Any] | None) -> Iterator[FrameType]:
@@ -415,11 +471,115 @@ def _running_frames(frame: FrameType | None, task: asyncio.Task[Any] | None) -> 
         frame = frame.f_back
 
 
-def _site(frames: Iterator[FrameType], task: asyncio.Task[Any] | None) -> str:
-    """``file:line`` of the innermost user frame, else the task's root coroutine."""
+# --- tasks Telethon spawns ------------------------------------------------------------------------------
+#
+# Some public Telethon methods fan out to tasks of their own and await them: `edit_folder([...])` resolves
+# every entity in a `gather` child (client/dialogs.py:390), `InlineQuery.Event.answer()` runs each
+# awaitable result (`builder.photo(...)` uploads, or the user's own coroutines) in an `ensure_future` task
+# and waits for them with `asyncio.wait` (events/inlinequery.py:212-214, :243). Such a child is part of the
+# action of the task that awaits it: that task is blocked on it, so the child runs inside its critical
+# section (under its lock, if it holds the lock). Several children of one action are not overlaps of each
+# other. Telethon's only detached spawn of a public coroutine is the callback-query auto-answer.
+#
+# The mechanism, looked at only for tasks whose root coroutine is Telethon code (a user task never pays):
+# who awaits this task is read from its done-callbacks -- a task's wakeup (`await task`), gather's
+# `_done_callback` (its closure holds the outer future), `asyncio.wait`'s `_on_completion` and `wait_for`'s
+# `_release_waiter` partial (they hold the waiter future) -- and the awaiting task's innermost frame outside
+# asyncio says who made it wait: a Telethon frame (edit_folder, InlineQuery answer) makes the child part of
+# that task's action; a user frame (the user's own gather, `await task`, `wait_for` before 3.12) leaves
+# the child an action of its own -- a task spawned by the holder does not hold the lock.
+
+
+def _awaiting_tasks(fut: Any, depth: int = 0) -> list[asyncio.Task[Any]]:
+    """The tasks awaiting ``fut``, directly or through gather/wait/wait_for's intermediate futures."""
+    found: list[asyncio.Task[Any]] = []
+    for callback in list(getattr(fut, "_callbacks", None) or ()):
+        fn = callback[0] if isinstance(callback, tuple) else callback
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, asyncio.Task):
+            found.append(owner)
+            continue
+        if depth >= 4:
+            continue
+        held: list[Any] = list(getattr(fn, "args", None) or ())  # functools.partial
+        for cell in getattr(fn, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                held.append(cell.cell_contents)
+        for obj in held:
+            if isinstance(obj, asyncio.Future) and obj is not fut:
+                found.extend(_awaiting_tasks(obj, depth + 1))
+    return found
+
+
+def _waits_in_telethon(task: asyncio.Task[Any]) -> bool:
+    """Whether the innermost frame of suspended ``task`` outside asyncio is Telethon's."""
+    for frame in _chain_frames(task):
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_passthrough_prefixes):
+            return filename.startswith(_telethon_prefix)
+    return False
+
+
+def _detached_spawn(task: asyncio.Task[Any], coro: Any) -> bool:
+    """Whether ``task`` is a detached task Telethon spawned (the callback-query auto-answer): some task
+    is inside a spawning method on the same object as the child's root (the spawner cannot have returned
+    yet: it goes on to a network request right after spawning, callbackquery.py:280-281)."""
+    spawners = _detached_spawners.get(coro.cr_code)
+    if not spawners:
+        return False
+    target = coro.cr_frame.f_locals.get("self")
+    holder = telethon_lock.owner
+    candidates = [holder] if holder is not None else []
+    candidates += asyncio.all_tasks(task.get_loop())
+    for candidate in candidates:
+        if candidate is task:
+            continue
+        for frame in _chain_frames(candidate):
+            if frame.f_code in spawners and frame.f_locals.get("self") is target:
+                return True
+    return False
+
+
+def _action_of(
+    task: asyncio.Task[Any], coro: Any, kind: int, frame: FrameType | None
+) -> asyncio.Task[Any] | None:
+    """The task whose action a ``_call`` of ``task`` (a task rooted in Telethon code, running ``frame``)
+    belongs to: ``task`` itself, the task awaiting it for Telethon, or ``None`` for Telethon's own
+    background work."""
+    frames: Iterable[FrameType] = _running_frames(frame, task)
+    for _ in range(16):  # spawned by a spawned task...: a short chain
+        if kind == _ROOT_BACKGROUND:
+            return None if _is_background(frames) else task
+        if kind != _ROOT_TELETHON:
+            return task
+        if _detached_spawn(task, coro):
+            return None
+        parent = next((t for t in _awaiting_tasks(task) if _waits_in_telethon(t)), None)
+        if parent is None:
+            return task
+        task, coro = parent, parent.get_coro()
+        kind = _root_kind(getattr(coro, "cr_code", None))
+        frames = _chain_frames(parent)
+    return task
+
+
+# --- messages -----------------------------------------------------------------------------------------
+
+
+def _site(
+    frames: Iterable[FrameType],
+    task: asyncio.Task[Any] | None,
+    owner: asyncio.Task[Any] | None = None,
+) -> str:
+    """``file:line`` of the innermost user frame (of ``task``, else of ``owner``, the task whose action
+    it is part of), else the task's root coroutine."""
     for frame in frames:
         if _is_user_code(frame.f_code):
             return f"{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
+    if owner is not None and owner is not task:
+        for frame in _chain_frames(owner):
+            if _is_user_code(frame.f_code):
+                return f"{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
     coro: Any = task.get_coro() if task is not None else None
     code = getattr(coro, "cr_code", None)
     if code is not None:
@@ -441,6 +601,15 @@ def _short(filename: str) -> str:
 
 def _task_name(task: asyncio.Task[Any] | None) -> str:
     return repr(task.get_name()) if task is not None else "<no task>"
+
+
+def _task_desc(task: asyncio.Task[Any] | None, owner: asyncio.Task[Any] | None) -> str:
+    """``'name'``, or for a task Telethon spawned for another task's action, both names."""
+    if owner is None or owner is task:
+        return _task_name(task)
+    coro: Any = task.get_coro() if task is not None else None
+    root = getattr(coro, "__qualname__", "?")
+    return f"{_task_name(task)} (spawned by Telethon's {root} for the action of task {_task_name(owner)})"
 
 
 def _request_name(request: Any) -> str:
@@ -470,9 +639,14 @@ def _already_logged(kind: str, site: str) -> bool:
     return not (_strict or _detect) and not _listeners and (kind, site) in _warned
 
 
-def _unguarded(task: asyncio.Task[Any] | None, frame: FrameType | None, request: Any) -> None:
+def _unguarded(
+    task: asyncio.Task[Any] | None,
+    owner: asyncio.Task[Any] | None,
+    frame: FrameType | None,
+    request: Any,
+) -> None:
     COUNTERS.unguarded += 1
-    site = _site(_running_frames(frame, task), task)
+    site = _site(_running_frames(frame, task), task, owner)
     if _already_logged("unguarded", site):
         return
     holder, holder_site, waiting = telethon_lock._snapshot()
@@ -483,7 +657,7 @@ def _unguarded(task: asyncio.Task[Any] | None, frame: FrameType | None, request:
         if waiting:
             held += f", {waiting} task(s) waiting"
     message = (
-        f"Unguarded Telethon action: task {_task_name(task)} sent {_request_name(request)} "
+        f"Unguarded Telethon action: task {_task_desc(task, owner)} sent {_request_name(request)} "
         f"at {site} (PID {os.getpid()}) without holding telethon_lock; {held}. {_FIX}. "
         "A task created by the holder (create_task, gather, TaskGroup, and asyncio.wait_for before "
         "Python 3.12) does not hold the lock: await the call in the holder's own task (for a "
@@ -492,11 +666,16 @@ def _unguarded(task: asyncio.Task[Any] | None, frame: FrameType | None, request:
     _report("unguarded", message, _task_name(task), site, UnguardedCallError if _strict else None)
 
 
-def _overlap(task: asyncio.Task[Any] | None, frame: FrameType | None, request: Any) -> None:
+def _overlap(
+    task: asyncio.Task[Any] | None,
+    owner: asyncio.Task[Any] | None,
+    frame: FrameType | None,
+    request: Any,
+) -> None:
     others = []
-    for other, user in list(_inflight.items()):
-        if other is task or not user:
-            continue
+    for other, action in list(_inflight.items()):
+        if other is task or action is None or action is owner:
+            continue  # this task, background work, or another part of this same action
         if other is not None:
             loop = other.get_loop()
             if other.done() or loop.is_closed():
@@ -505,18 +684,18 @@ def _overlap(task: asyncio.Task[Any] | None, frame: FrameType | None, request: A
                 continue
             if not loop.is_running():
                 continue  # parked on a loop nobody runs now: it makes no progress meanwhile
-        others.append(other)
+        others.append((other, action))
     if not others:
         return
     COUNTERS.overlaps += 1
-    site = _site(_running_frames(frame, task), task)
+    site = _site(_running_frames(frame, task), task, owner)
     if _already_logged("overlap", site):
         return
     running = "; ".join(
-        f"task {_task_name(o)} entered at {_site(_chain_frames(o), o)}" for o in others
+        f"task {_task_desc(o, a)} entered at {_site(_chain_frames(o), o, a)}" for o, a in others
     )
     message = (
-        f"Overlapping Telethon actions (PID {os.getpid()}): task {_task_name(task)} started "
+        f"Overlapping Telethon actions (PID {os.getpid()}): task {_task_desc(task, owner)} started "
         f"{_request_name(request)} at {site} while another Telethon action is still in flight: "
         f"{running}. Two Telethon actions must never run at once. {_FIX}; "
         "or install(mode='serialize') to serialise unguarded actions."
@@ -526,66 +705,71 @@ def _overlap(task: asyncio.Task[Any] | None, frame: FrameType | None, request: A
 
 
 # --- the patched _call -------------------------------------------------------------------------------
+#
+# The hot path (a user task, the common case) costs: the current task, a dict test (nested call?), the
+# root coroutine's code looked up in a dict (a Telethon task?), the lock's owner, the in-flight dict. A
+# task that does not hold the lock walks its frames once, to the first user frame: that frame says
+# whether connect()/start() makes the call (lifecycle) and, in serialize mode, is handed to the lock as
+# where it was acquired (the lock does not walk the stack again).
 
 
 async def _guarded_call(
     self: Any, sender: Any, request: Any, ordered: bool = False, flood_sleep_threshold: Any = None
 ) -> Any:
-    task = _current_task()
+    loop = _lock_module._last_loop
+    if _ctasks is not None and loop is not None and loop._thread_id == _get_ident():
+        task = _ctasks.get(loop)
+    else:
+        task = _current_task()
     if task in _inflight or _mode is None:  # nested in this task's action, or uninstalled
         return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
     try:
-        root_code = task.get_coro().cr_code  # type: ignore[union-attr]
-    except AttributeError:  # no task, or a coroutine-like object without code
-        root_code = None
-    if root_code in _background_roots and _is_background(_getframe(1), task.get_coro().cr_frame):  # type: ignore[union-attr]
-        _inflight[task] = False
-        try:
-            return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
-        finally:
-            _inflight.pop(task, None)
-
-    COUNTERS.actions += 1
-    if not _detect and (task is None or telethon_lock.owner is not task):
-        frame = _getframe(1)
-        if _serialize:
-            if not _is_lifecycle(frame):
-                COUNTERS.unguarded += 1
-            # The lock's inlined fast path (lock.py __aenter__/__aexit__).
-            await _lock_enter()
+        coro = task.get_coro()  # type: ignore[union-attr]
+        kind = _root_kinds.get(coro.cr_code)
+    except AttributeError:  # no task (a coroutine driven by hand), or a root without code
+        return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
+    owner = task
+    if kind is None:
+        kind = _root_kind(coro.cr_code)
+    if kind:  # a task rooted in Telethon code: background work, or part of whose action?
+        owner = _action_of(task, coro, kind, _getframe(1))  # type: ignore[arg-type]
+        if owner is None:
+            _inflight[task] = None
             try:
-                return await _user_action(
-                    task, self, sender, request, ordered, flood_sleep_threshold
-                )
+                return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
             finally:
-                await _lock_exit(None, None, None)
-        if not _is_lifecycle(frame):
-            _unguarded(task, frame, request)
+                _inflight.pop(task, None)
+    if owner is task:
+        COUNTERS.actions += 1  # a child spawned by Telethon is part of its parent's action
+    if _lock._owner is not owner and not _detect:
+        frame = _getframe(1)
+        lifecycle, user_frame = _entry(frame, coro.cr_frame)
+        if _serialize:
+            if not lifecycle:
+                COUNTERS.unguarded += 1
+            if user_frame is not None:
+                site = (user_frame.f_code, user_frame.f_lasti)
+            else:
+                site = (coro.cr_code, coro.cr_frame.f_lasti)
+            if not _take_at(task, site):  # type: ignore[arg-type]
+                await _wait_at(task, site)  # type: ignore[arg-type]
+            try:
+                if _inflight:
+                    _overlap(task, owner, frame, request)
+                _inflight[task] = owner
+                return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
+            finally:
+                _inflight.pop(task, None)
+                _release_by(task)  # type: ignore[arg-type]
+        if not lifecycle:
+            _unguarded(task, owner, frame, request)
     if _inflight:
-        _overlap(task, _getframe(1), request)
-    _inflight[task] = True
+        _overlap(task, owner, _getframe(1), request)
+    _inflight[task] = owner
     try:
         return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
     finally:
         _inflight.pop(task, None)
 
 
-async def _user_action(
-    task: asyncio.Task[Any] | None,
-    self: Any,
-    sender: Any,
-    request: Any,
-    ordered: bool,
-    flood_sleep_threshold: Any,
-) -> Any:
-    """The tail of :func:`_guarded_call` for serialize mode, once the guard holds the lock."""
-    if _inflight:
-        _overlap(task, _getframe(2), request)
-    _inflight[task] = True
-    try:
-        return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
-    finally:
-        _inflight.pop(task, None)
-
-
-_GUARD_CODES = frozenset({_guarded_call.__code__, _user_action.__code__})
+_GUARD_CODES = frozenset({_guarded_call.__code__})

@@ -664,6 +664,39 @@ class TelethonLock:
         except RuntimeError:
             return False
 
+    def _take_at(self, task: asyncio.Task[Any], site: _Site | None) -> bool:
+        """guard.py's acquire fast path, for ``task`` (the current task) with ``site`` already known
+        (the guard has walked the stack once; the lock need not walk it again). True: acquired (or
+        re-entered); False: the caller must ``await self._wait_at(task, site)``."""
+        if self._owner is task:
+            self._depth += 1
+            return True
+        mutex = self._mutex
+        mutex.acquire()
+        if self._owner is None and not self._waiting:
+            self._take(task, site, _monotonic())
+            mutex.release()
+            if self._watch_needed:
+                self._start_watchdog()
+            return True
+        mutex.release()
+        return False
+
+    async def _wait_at(self, task: asyncio.Task[Any], site: _Site | None) -> None:
+        """The slow half of :meth:`_take_at`: queue and wait (deadlocks are reported as usual)."""
+        error = await self._wait(task, site, None)
+        if error is not None:
+            raise error
+
+    def _release_by(self, task: asyncio.Task[Any]) -> None:
+        """release() for guard.py, which already knows the current task."""
+        if self._owner is not task:
+            raise self._not_owner_error(task, "release()")
+        if self._depth > 1:
+            self._depth -= 1
+            return
+        self._release_outermost()
+
     def _configure(self, *, hold_warning_s: float | None) -> None:
         """Set the hold-warning threshold (``None`` disables the warning)."""
         if hold_warning_s is not None and not hold_warning_s > 0:
@@ -788,6 +821,9 @@ class TelethonLock:
                 if loop not in self._ticks:
                     for closed in [lp for lp in self._ticks if lp.is_closed()]:
                         del self._ticks[closed]  # its loop closed before the timer fired
+                    self._checks.difference_update(
+                        [lp for lp in list(self._checks) if lp.is_closed()]
+                    )
                     self._ticks[loop] = loop.call_later(_TICK_S, self._tick, loop)
         if stale is not None:
             _log.error(stale)

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -30,7 +29,14 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.types import Message, Receive, Scope, Send
 from telethon import errors
 
-from telethon_guard import TelethonGuardError, install, stats, telethon_lock, uninstall
+from telethon_guard import (
+    TelethonGuardError,
+    claim_session,
+    install,
+    stats,
+    telethon_lock,
+    uninstall,
+)
 
 from .session import (
     BotFatherRefusedError,
@@ -211,52 +217,46 @@ def create_app(settings_loader: Callable[[], Settings] = load_settings) -> Relay
 
     @asynccontextmanager
     async def lifespan(app: RelayApp) -> AsyncIterator[None]:
-        installed = False
-        relay: BotFatherSession | None = None
         _configure_logging()
-        try:
-            settings = settings_loader()
-            if settings.guard_mode != "off" and stats().mode is None:
-                # Before the client exists: install() refuses --reload / several workers, and from
-                # now on building a client claims its session file for this process. (Already
-                # installed -- `import telethon_guard.enforce`, the pytest plugin -- is kept as is.)
-                install(mode=settings.guard_mode)
-                installed = True
-            # The process's one client: building it claims the session file (install() above).
-            client, backend = open_client(settings)
-            relay = BotFatherSession(
-                client,
-                bot=settings.bot,
-                conversation_timeout=settings.conversation_timeout,
-                guarded=not settings.unguarded,
-            )
-            await relay.start()
-        except BaseException as exc:
-            if isinstance(exc, _STARTUP_ERRORS):
+        # Undone in reverse on shutdown, or at once if startup fails: disconnect (Telethon saves
+        # the session), then release the claim, then uninstall what we installed.
+        async with contextlib.AsyncExitStack() as undo:
+            try:
+                settings = settings_loader()
+                if settings.guard_mode != "off" and stats().mode is None:
+                    # First, before the session file is touched: install() refuses --reload and
+                    # several workers. A guard someone installed already (`import
+                    # telethon_guard.enforce`, the pytest plugin) is kept as it is.
+                    install(mode=settings.guard_mode)
+                    undo.callback(uninstall)
+                # One process per session file: a second relay, a leftover worker or a script on
+                # this file now fails at once with SessionInUseError naming this process, instead
+                # of "database is locked" after SQLite's 5 s timeout. The client built below, the
+                # only one of this process, runs under this claim.
+                claim = undo.enter_context(claim_session(settings.session))
+                client, backend = open_client(settings)
+                relay = BotFatherSession(
+                    client, bot=settings.bot, conversation_timeout=settings.conversation_timeout
+                )
+                undo.push_async_callback(relay.close)
+                await relay.start()
+            except _STARTUP_ERRORS as exc:
                 app.startup_error = f"BotFather relay cannot start: {type(exc).__name__}: {exc}"
-            if relay is not None:
-                await relay.client.disconnect()
-            if installed:
-                uninstall()
-            raise
-        app.state.settings = settings
-        app.state.relay = relay
-        app.state.backend = backend
-        app.state.background = set()
-        log.info(
-            "BotFather relay ready: session %s, %s, guard %s, pid %d",
-            settings.session,
-            "offline" if settings.offline else "online",
-            settings.guard_mode,
-            os.getpid(),
-        )
-        try:
+                raise
+            app.state.settings = settings
+            app.state.claim = claim
+            app.state.relay = relay
+            app.state.backend = backend
+            app.state.background = set()
+            log.info(
+                "BotFather relay ready: session %s, %s, guard %s, PID %d",
+                claim.path,
+                "offline" if settings.offline else "online",
+                stats().mode or "off",
+                claim.owner.pid,
+            )
             yield
-        finally:
-            await relay.close()
-            if installed:
-                uninstall()
-            log.info("BotFather relay stopped: session %s saved and released", settings.session)
+        log.info("BotFather relay stopped: session %s saved and released", claim.path)
 
     app = RelayApp(title="BotFather relay", lifespan=lifespan)
 
@@ -299,6 +299,7 @@ def create_app(settings_loader: Callable[[], Settings] = load_settings) -> Relay
     @app.get("/health")
     async def health(request: Request) -> dict[str, Any]:
         settings: Settings = request.app.state.settings
+        claim = request.app.state.claim
         relay = relay_of(request)
         guard = stats()
         return {
@@ -307,11 +308,14 @@ def create_app(settings_loader: Callable[[], Settings] = load_settings) -> Relay
             "connected": relay.client.is_connected(),
             "guard": dataclasses.asdict(guard),
             "lock_wait": _percentiles(list(relay.lock_waits)),
-            # With the guard installed, building the client claimed the session file for this
-            # process (a second process gets SessionInUseError naming this PID).
+            # Who holds the session file, as a second process would be told.
             "session": {
-                "path": settings.session,
-                "owner_pid": os.getpid() if guard.mode is not None else None,
+                "path": str(claim.path),
+                "owner": {
+                    "pid": claim.owner.pid,
+                    "host": claim.owner.host,
+                    "started": claim.owner.started,
+                },
             },
         }
 

@@ -77,6 +77,7 @@ async def _fire(url: str, requests: int) -> tuple[bool, list[str]]:
     once = all(sent.get(f"demo message #{i}") == 1 for i in range(n_messages))
     guard = health["guard"]
     wait = health["lock_wait"]
+    owner = health["session"]["owner"]
     example = next(
         (r.json() for (k, _, _), r in zip(jobs, responses, strict=True) if k == "POST /bots"), None
     )
@@ -101,7 +102,7 @@ async def _fire(url: str, requests: int) -> tuple[bool, list[str]]:
         f"{guard['unguarded']} unguarded, {guard['deadlocks']} deadlocks; lock wait p50 "
         f"{wait['p50_ms']:.1f} ms, p99 {wait['p99_ms']:.1f} ms; longest hold "
         f"{guard['max_hold_s'] * 1000:.1f} ms",
-        f"  session owner: PID {health['session']['owner_pid']}",
+        f"  session owner: PID {owner['pid']} on {owner['host']}, started {owner['started'] or '?'}",
     ]
     if example is not None:
         lines.append(f"  e.g. POST /bots -> {example}")

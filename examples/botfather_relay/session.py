@@ -12,10 +12,8 @@ import asyncio
 import re
 import time
 from collections import deque
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 from telethon import TelegramClient
@@ -102,18 +100,6 @@ def open_client(settings: Settings) -> tuple[TelegramClient, Any]:
     return client, None
 
 
-class _NoLock:
-    """The ``RELAY_UNGUARDED=1`` baseline of the benchmark (offline only): serialises nothing."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
-
-
 class BotFatherSession:
     """The relay's one conversation partner on Telegram, over one ``TelegramClient``.
 
@@ -121,7 +107,6 @@ class BotFatherSession:
         client: the process's only client of this session (built once, in the app's lifespan).
         bot: whom to talk to.
         conversation_timeout: seconds to wait for each BotFather reply in :meth:`create_bot`.
-        guarded: ``False`` drops the lock -- only for the offline benchmark baseline.
     """
 
     def __init__(
@@ -130,15 +115,10 @@ class BotFatherSession:
         *,
         bot: str = "BotFather",
         conversation_timeout: float = 10.0,
-        guarded: bool = True,
     ) -> None:
         self.client = client
         self.bot = bot
         self.conversation_timeout = conversation_timeout
-        # One lock for the whole process: telethon_guard's, never one per call or per object.
-        self.telethon_lock: AbstractAsyncContextManager[Any] = (
-            telethon_lock if guarded else _NoLock()
-        )
         #: Seconds each recent action waited for the lock: the one number that says whether the
         #: serialisation is the bottleneck (``GET /health`` reports its percentiles).
         self.lock_waits: deque[float] = deque(maxlen=10_000)
@@ -148,7 +128,7 @@ class BotFatherSession:
 
     async def start(self) -> None:
         """Connect, check the login, and resolve the bot once (its entity is cached in the session)."""
-        async with self.telethon_lock:
+        async with telethon_lock:
             await self.client.connect()
             if not await self.client.is_user_authorized():
                 where = getattr(self.client.session, "filename", "in memory")
@@ -161,13 +141,13 @@ class BotFatherSession:
 
     async def close(self) -> None:
         """Disconnect after the action in progress; the session is saved and released."""
-        async with self.telethon_lock:
+        async with telethon_lock:
             await self.client.disconnect()
 
     async def send_message(self, text: str) -> int:
         """Send ``text`` to the bot; return the id of the sent message."""
         queued = time.perf_counter()
-        async with self.telethon_lock:
+        async with telethon_lock:
             self._waited(queued)
             message = await self.client.send_message(self.bot, text)
         return int(message.id)
@@ -181,7 +161,7 @@ class BotFatherSession:
         """
         replies: list[Reply] = []
         queued = time.perf_counter()
-        async with self.telethon_lock:
+        async with telethon_lock:
             self._waited(queued)
             async for m in self.client.iter_messages(self.bot, limit=4 * limit):
                 if not m.out:
@@ -195,7 +175,7 @@ class BotFatherSession:
     async def create_bot(self, name: str, username: str) -> NewBot:
         """Run the ``/newbot`` conversation (command, name, username) and return the new bot's token."""
         queued = time.perf_counter()
-        async with self.telethon_lock:
+        async with telethon_lock:
             self._waited(queued)
             async with self.client.conversation(
                 self.bot, timeout=self.conversation_timeout, exclusive=True

@@ -1,21 +1,24 @@
 """Settings of the BotFather relay, read from the environment once, at startup (never at import).
 
-==========================  ===========================================================================
-``API_ID``, ``API_HASH``    Telegram API credentials (https://my.telegram.org). Without them the relay
-                            runs offline.
-``RELAY_SESSION``           Path of the SQLite session file. Default ``botfather_relay.session``
-                            (offline: ``botfather_relay-offline.session``, so a fake auth key never
-                            lands in the real session).
-``RELAY_OFFLINE``           ``1``: run on ``telethon_guard.testing``'s fake Telegram with a canned
-                            @BotFather, even with credentials. ``0`` with no credentials is an error.
-``RELAY_LATENCY``           Offline only: the fake backend's latency per request, in seconds (``0.005``).
-``TELETHON_GUARD_MODE``     ``strict`` (default), ``detect``, ``serialize``, ``warn`` or ``off``.
-``RELAY_UNGUARDED``         ``1``: no guard and no lock -- the benchmark baseline. Offline only.
-``RELAY_REQUEST_TIMEOUT``   Seconds a request may take, waiting for the lock included (default 30).
+==============================  ======================================================================
+``API_ID``, ``API_HASH``        Telegram API credentials (https://my.telegram.org). Without them the
+                                relay runs offline.
+``RELAY_SESSION``               Path of the SQLite session file. Default ``botfather_relay.session``
+                                (offline: ``botfather_relay-offline.session``, so a fake auth key never
+                                lands in the real session).
+``RELAY_OFFLINE``               ``1``: run on ``telethon_guard.testing``'s fake Telegram with a canned
+                                @BotFather, even with credentials. ``0`` with no credentials is an
+                                error.
+``RELAY_LATENCY``               Offline only: the fake Telegram's latency per request, in seconds
+                                (default 0; the demo uses 0.005).
+``TELETHON_GUARD_MODE``         ``strict`` (default), ``detect``, ``serialize``, ``warn`` or ``off``
+                                (``off``: Telethon is not patched; the lock and the session claim stay).
+``RELAY_REQUEST_TIMEOUT``       Seconds a request may take, waiting for the lock included (default 30).
 ``RELAY_CONVERSATION_TIMEOUT``  Seconds to wait for each BotFather reply in ``POST /bots`` (default 10).
-``RELAY_FLOOD_SLEEP``       Telethon's ``flood_sleep_threshold`` (default 0: every FloodWait becomes a
-                            429 -- sleeping through it would hold the one lock and stall every request).
-==========================  ===========================================================================
+``RELAY_FLOOD_SLEEP``           Telethon's ``flood_sleep_threshold`` (default 0: every FloodWait becomes
+                                a 429 -- sleeping through it would hold the one lock and stall every
+                                request).
+==============================  ======================================================================
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ class Settings:
     api_hash: str = ""
     latency: float = 0.0
     guard_mode: str = "strict"
-    unguarded: bool = False
     request_timeout: float = 30.0
     conversation_timeout: float = 10.0
     flood_sleep_threshold: int = 0
@@ -103,14 +105,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             f"TELETHON_GUARD_MODE={mode!r} is not one of {', '.join(GUARD_MODES)} (default: strict)"
         )
-    unguarded = _flag(env, "RELAY_UNGUARDED") is True
-    if unguarded:
-        if not offline:
-            raise SettingsError(
-                "RELAY_UNGUARDED=1 is a benchmark baseline for the offline backend only: it would run "
-                "concurrent Telethon actions on a real account. Unset it, or set RELAY_OFFLINE=1"
-            )
-        mode = "off"
 
     default_session = "botfather_relay-offline.session" if offline else "botfather_relay.session"
     session = env.get("RELAY_SESSION", "").strip() or default_session
@@ -121,7 +115,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_hash=api_hash if not offline else "",
         latency=_number(env, "RELAY_LATENCY", 0.0) if offline else 0.0,
         guard_mode=mode,
-        unguarded=unguarded,
         request_timeout=_number(env, "RELAY_REQUEST_TIMEOUT", 30.0, minimum=0.001),
         conversation_timeout=_number(env, "RELAY_CONVERSATION_TIMEOUT", 10.0, minimum=0.001),
         flood_sleep_threshold=int(_number(env, "RELAY_FLOOD_SLEEP", 0)),

@@ -13,6 +13,7 @@ What starts a server (checked against uvicorn 0.54, gunicorn 27, hypercorn, the 
   ``GUNICORN_CMD_ARGS`` (gunicorn/config.py:110), ``WEB_CONCURRENCY`` (gunicorn/config.py:762).
 - hypercorn: ``-w N``/``--workers N``, ``--reload``, ``-c file:x.py``/``python:mod``.
 - fastapi: ``fastapi dev`` reloads unless ``--no-reload``; ``fastapi run --reload``; ``--workers N``.
+- granian (2.x): ``--workers N``, ``--reload``; ``GRANIAN_WORKERS``/``GRANIAN_RELOAD`` (granian/cli.py).
 - A server wrapped in a file watcher (``watchmedo auto-restart``, ``watchfiles``, ``hupper``,
   ``nodemon``) is reloaded on every change too.
 
@@ -74,6 +75,9 @@ SERVER_ENV: Mapping[str, tuple[str, str]] = {
     "WEB_CONCURRENCY": ("TG201", "workers"),
     "UVICORN_WORKERS": ("TG201", "workers"),
     "UVICORN_RELOAD": ("TG200", "reload"),
+    # granian's click CLI reads GRANIAN_<OPTION> (auto_envvar_prefix, granian/cli.py).
+    "GRANIAN_WORKERS": ("TG201", "workers"),
+    "GRANIAN_RELOAD": ("TG200", "reload"),
 }
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
@@ -406,7 +410,13 @@ def analyze_env(
     if spec is None:
         return []
     _code, kind = spec
-    server = "uvicorn" if name.startswith("UVICORN") else "the server"
+    server = (
+        "uvicorn"
+        if name.startswith("UVICORN")
+        else "granian"
+        if name.startswith("GRANIAN")
+        else "the server"
+    )
     if kind == "workers":
         issue = workers_issue(server, setting, workers_value(value.text, variables), start, end)
         return [issue] if issue else []
@@ -418,7 +428,7 @@ def analyze_env(
 
 # --- commands ---------------------------------------------------------------------------------
 
-_SERVERS = {"uvicorn", "gunicorn", "hypercorn", "fastapi"}
+_SERVERS = {"uvicorn", "gunicorn", "hypercorn", "fastapi", "granian"}
 _PYTHON = re.compile(r"^python(\d+(\.\d+)?)?[mw]?$|^pypy3?$")
 _SHELLS = {"sh", "bash", "dash", "zsh", "ash", "ksh"}
 _SIMPLE_WRAPPERS = {
@@ -698,6 +708,7 @@ _WORKER_OPTIONS = {
     "gunicorn": ("-w", "--workers"),
     "hypercorn": ("-w", "--workers"),
     "fastapi": ("--workers",),
+    "granian": ("--workers",),
 }
 _CONFIG_OPTIONS = {"gunicorn": ("-c", "--config"), "hypercorn": ("-c", "--config")}
 
@@ -844,22 +855,6 @@ class ConstantTable:
         return NAMES_UNKNOWN
 
 
-_LAST_NAMES: list[tuple[object, object]] = []
-
-
-def names_of(module: PythonModule) -> ModuleNames:
-    """The module's name resolver, built once for the families that run on it one after another."""
-    from ..names import ModuleNames
-
-    if _LAST_NAMES and _LAST_NAMES[0][0] is module.tree:
-        names = _LAST_NAMES[0][1]
-        assert isinstance(names, ModuleNames)
-        return names
-    names = ModuleNames.build(module.tree, module.module_name, module.is_package)
-    _LAST_NAMES[:] = [(module.tree, names)]
-    return names
-
-
 def class_constants(module: PythonModule, names: ModuleNames) -> dict[str, object]:
     """Literal class attributes of module-level classes, and of module-level instances built
     without positional arguments: ``Settings.debug`` and ``settings.debug`` for
@@ -882,6 +877,9 @@ def class_constants(module: PythonModule, names: ModuleNames) -> dict[str, objec
             continue
         attrs: dict[str, object] = {}
         for line in stmt.body.body:
+            if isinstance(line, cst.FunctionDef) and line.name.value == "__init__":
+                attrs = {}  # its own __init__ may set the attributes otherwise: not a settings class
+                break
             if not isinstance(line, cst.SimpleStatementLine):
                 continue
             for small in line.body:

@@ -26,7 +26,7 @@ from ..discovery import glob_match
 from ..model import Finding
 from ..names import UNKNOWN, iter_child_nodes, resolve_constant
 from . import _commands as cmd
-from ._commands import ConfigRef, Issue, Word, names_of
+from ._commands import ConfigRef, Issue, Word
 from .base import Family, FileResult, PythonModule, Rule, TextFile
 
 __all__ = ["DeploymentFamily", "ReloadEnabled", "SeveralWorkers"]
@@ -51,7 +51,9 @@ _POLICY = (
     "wrapper's parameter without a literal default) cannot be verified and is reported, asking to pin "
     "it (suppress with `# noqa: TG201` where it is guaranteed to be 1). `--reload-dir` and "
     "`reload_dirs=` alone do not enable reloading (uvicorn 0.54 ignores them without `--reload`) and "
-    "are not reported. Every server command is checked, not only the one serving the Telethon app."
+    "are not reported. Every server command is checked, not only the one serving the Telethon app. "
+    "Other tools' flags are not a server's: `flask run --reload` (WSGI, out of scope), "
+    "`celery -c 4`, `pytest -n 4`, nginx `worker_processes 4`, gunicorn `--threads 8` are not reported."
 )
 
 
@@ -59,7 +61,7 @@ class ReloadEnabled(Rule):
     code = "TG200"
     name = "reload-enabled"
     what = (
-        "Reports a uvicorn/gunicorn/hypercorn/fastapi server started with auto-reload: `--reload`, "
+        "Reports a uvicorn/gunicorn/hypercorn/granian/fastapi server started with auto-reload: `--reload`, "
         "`reload=True`, `fastapi dev`, `UVICORN_RELOAD=true`, gunicorn `reload = True`, hypercorn "
         "`use_reloader`, or a server wrapped in a file watcher (`watchmedo auto-restart`, "
         "`watchfiles`, `hupper`, `nodemon`), in Python code and in " + _FILES + _POLICY
@@ -733,7 +735,7 @@ def _yaml_file(source: str, refs: list[ConfigRef]) -> list[Issue]:
     return _dedupe(issues)
 
 
-_SERVER_WORD = re.compile(r"\b(?:uvicorn|gunicorn|hypercorn|fastapi)\b")
+_SERVER_WORD = re.compile(r"\b(?:uvicorn|gunicorn|hypercorn|fastapi|granian)\b")
 
 
 def _replicas(unit: YNode) -> list[Issue]:
@@ -872,6 +874,8 @@ _UVICORN_CALLS = {
     "uvicorn.main.run": "uvicorn",
     "uvicorn.Config": "uvicorn",
     "uvicorn.config.Config": "uvicorn",
+    "granian.Granian": "granian",  # Granian("app:app", workers=4, reload=True).serve()
+    "granian.server.Server": "granian",
 }
 #: Config classes whose instances carry the settings as attributes: qualified name -> (server, reload attr).
 _CONFIG_CLASSES = {
@@ -943,6 +947,7 @@ _ROOT_HINTS: Mapping[str, tuple[str, ...]] = {
     "uvicorn": ("",),
     "gunicorn": ("",),
     "hypercorn": ("",),
+    "granian": ("",),
     "subprocess": ("",),
     "os": ("environ", "exec", "system(", "spawn", "popen", "putenv"),
     "asyncio": ("create_subprocess",),
@@ -984,7 +989,7 @@ def _walk_ordered(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 class _PythonScan:
     def __init__(self, module: PythonModule) -> None:
         self.module = module
-        self.names = names_of(module)
+        self.names = module.names
         self.findings: list[Finding] = []
         self.facts = DeploymentFacts(module_name=module.module_name)
         self._mutations: dict[tuple[int, str], list[cst.BaseExpression]] = {}
@@ -1065,6 +1070,11 @@ class _PythonScan:
                 if q == "builtins.int" and inner is None:
                     return cmd.UNKNOWN  # int(os.getenv("W")): must be set, to anything
                 return inner
+            if q == "builtins.str" and len(expr.args) == 1:
+                inner = self.value(expr.args[0].value)
+                if isinstance(inner, (str, int)) and not isinstance(inner, bool):
+                    return str(inner)  # ["--workers", str(WORKERS)]
+                return inner if isinstance(inner, cmd._Sentinel) else cmd.UNKNOWN
             if q in ("os.getenv", "os.environ.get") and len(expr.args) == 1:
                 return (
                     None  # the implicit default: unset means None (`reload=os.getenv("X") == "1"`)
@@ -1446,6 +1456,8 @@ class _PythonScan:
                 if isinstance(v, str)
                 else str(v)
                 if isinstance(v, int) and not isinstance(v, bool)
+                else _SEVERAL
+                if v is cmd.SEVERAL
                 else "$__unknown__"
             )
             words.append(cmd.word_from_text(text, i))
@@ -1531,6 +1543,8 @@ class _PythonScan:
                     )
 
 
+#: A per-core argv element (`str(os.cpu_count() * 2)`): a word the shell analysis reads as several.
+_SEVERAL = "$(__per_core_nproc__)"
 #: An unknown part of an f-string command: a shell variable the analysis cannot resolve.
 _PART = "${__expr__}"
 
@@ -1551,10 +1565,10 @@ def _unknown_text(
     message: str, module: PythonModule, elements: Sequence[cst.BaseExpression], issue: Issue
 ) -> str:
     message = message.replace(_PART, "{...}")
-    if "$__unknown__" not in message:
+    if "$__unknown__" not in message and _SEVERAL not in message:
         return message
-    last = elements[max(issue.end - 1, issue.start)]
-    return message.replace("$__unknown__", _code(module, last))
+    last = _code(module, elements[max(issue.end - 1, issue.start)])
+    return message.replace("$__unknown__", last).replace(_SEVERAL, last)
 
 
 def _value_issue(kind: str, server: str, setting: str, value: object) -> Issue | None:
@@ -1595,8 +1609,10 @@ class DeploymentFamily(Family):
         b"gunicorn",
         b"hypercorn",
         b"fastapi",
+        b"granian",
         b"WEB_CONCURRENCY",
         b"UVICORN_",
+        b"GRANIAN_",
         b"workers",
         b"WORKERS",
         b"reload",

@@ -172,6 +172,10 @@ class ModuleFacts:
     # Decorators whose wrapper calls the decorated function under the telethon lock (and their
     # enclosing decorator factories): `def locked(fn): async def w(*a): async with lock: ...`
     lock_wrappers: dict[str, LockState] = field(default_factory=dict)  # decorator -> lock held
+    # Context-manager functions that yield holding a lock: function -> lock held
+    lock_yielders: dict[str, LockState] = field(default_factory=dict)
+    # `container[key] = value` of module globals ("q:pkg.mod.NAME") and attributes ("a:Class.attr")
+    item_assigns: dict[str, list[Desc]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------- constants
@@ -273,6 +277,16 @@ _TRANSPARENT_DECORATORS = frozenset(
         *_SERIALIZED,
     }
 )
+_MAPPINGS = frozenset(
+    {"dict", "Dict", "Mapping", "MutableMapping", "OrderedDict", "DefaultDict", "defaultdict"}
+)
+_CONTAINERS = _MAPPINGS | frozenset(
+    {"list", "List", "Sequence", "MutableSequence", "set", "Set", "frozenset", "FrozenSet"}
+    | {"tuple", "Tuple", "Iterable", "Collection", "deque", "Deque"}
+)
+_ELEMENT_GETTERS = frozenset({"get", "pop", "setdefault"})
+# Descriptors resolved in the project pass (an element of one is looked up there).
+_DEFERRED = frozenset({"attr", "qual", "dot", "state", "mcall", "call", "res", "any", "item"})
 _WRAPPERS = frozenset(
     {"Optional", "Annotated", "ClassVar", "Final", "Union", "Awaitable", "Coroutine"}
 )
@@ -370,6 +384,8 @@ class _Analyzer:
         self.event_handlers: set[CSTNode] = set()
         self.event_funcs: set[str] = set()
         self.lock_wrappers: dict[str, LockState] = {}
+        self.lock_yielders: dict[str, LockState] = {}
+        self.item_assigns: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
         self.route_handlers: set[CSTNode] = set()
         self.registered: set[CSTNode] = set()
         self.serialized: set[CSTNode] = set()
@@ -556,7 +572,24 @@ class _Analyzer:
             self._visit(node.value, ctx)  # type: ignore[attr-defined]
         elif t is cst.Arg:
             self._visit(node.value, ctx)  # type: ignore[attr-defined]
+        elif t is cst.Assign:
+            asg: cst.Assign = node  # type: ignore[assignment]
+            for tgt in asg.targets:
+                if isinstance(tgt.target, cst.Subscript):
+                    # `clients[name] = TelegramClient(...)`: what the container holds.
+                    self.item_assigns.append((tgt.target.value, asg.value))
+            for child in iter_child_nodes(node):
+                self._visit(child, ctx)
         else:
+            if (
+                t is cst.Yield
+                and ctx.func is not None
+                and ctx.lock is not None
+                and ctx.lock[0] in ("telethon", "maybe")
+            ):
+                # `@asynccontextmanager async def tg(): async with telethon_lock: yield client`:
+                # `async with tg():` holds the lock.
+                self.lock_yielders.setdefault(ctx.func, ctx.lock)
             for child in iter_child_nodes(node):
                 self._visit(child, ctx)
 
@@ -693,6 +726,10 @@ class _Analyzer:
             if not is_async:
                 continue
             lock = self._lock_of(item.item, c)
+            if lock is not None and lock.kind == "maybe":
+                # Decided in the project pass; never a TG101/TG102 site of its own.
+                c = c.but(lock=("maybe", lock.ident, dotted_name(item.item) or ""))
+                continue
             if lock is not None:
                 self.locks.append(lock)
                 if lock.kind == "local":
@@ -738,7 +775,7 @@ class _Analyzer:
                 return _RawLock(
                     inner.kind, inner.ident, expr, func
                 )  # telethon_lock(wait_timeout=...)
-            return None
+            return self._maybe_cm(expr, q, func)
         final = _final_name(expr)
         if final is None:
             return None
@@ -810,6 +847,25 @@ class _Analyzer:
             # (`from app.locks import guard`); the project pass decides, else it is no lock.
             return _RawLock("maybe", q, expr, func)
         return None
+
+    def _maybe_cm(self, call: cst.Call, q: str | None, func: str | None) -> _RawLock | None:
+        """``async with tg():`` of a project function: a lock if it yields under the telethon lock
+        (decided in the project pass)."""
+        target = call.func
+        if isinstance(target, cst.Attribute):
+            if target.attr.value in api.CONTEXT_ACTIONS:
+                return None  # client.conversation(...): a Telethon action, never a lock
+            if q is None:
+                owner = self.desc(target.value)
+                if owner is not None and owner[0] == "inst":
+                    q = f"{owner[1]}.{target.attr.value}"
+        if (
+            q is None
+            or q.startswith(("builtins.", "telethon.", "telethon_guard."))
+            or q.partition(".")[0] in _STDLIB
+        ):
+            return None
+        return _RawLock("maybe", q, call, func)
 
     def _param_lock(
         self, expr: cst.Name, defining: Scope, bindings: list[Binding], ctx: _Ctx | None
@@ -928,8 +984,18 @@ class _Analyzer:
             return self._desc_call(expr, scope)
         if isinstance(expr, cst.Subscript):
             # `msgs[0]` where msgs came from get_messages/get_dialogs: one of the items.
-            return self._item_desc(self.desc(expr.value, scope))
+            return self._item_desc(self._container(expr.value, scope))
         return None
+
+    def _container(self, expr: CSTNode, scope: Scope | None) -> Desc | None:
+        """:meth:`desc` of something indexed or iterated; a module global whose value says nothing
+        (``clients = {}``) is named, for the project pass to look up what is stored in it."""
+        d = self.desc(expr, scope)
+        if d is None and isinstance(expr, (cst.Name, cst.Attribute)):
+            q = self.names.qualified_name(expr)
+            if q is not None and not q.startswith("builtins."):
+                return ("qual", q)
+        return d
 
     @staticmethod
     def _item_desc(d: Desc | None) -> Desc | None:
@@ -938,15 +1004,24 @@ class _Analyzer:
             return d
         if d == MESSAGES:
             return MESSAGE
-        if d is not None and d[0] == "res" and d[1] in _ITEM_KIND:
+        if d is None:
+            return None
+        if d[0] == "res" and d[1] in _ITEM_KIND:
             return ("res", _ITEMS_OF[_ITEM_KIND[d[1]]], *d[2:])
+        if d[0] == "items":  # a container annotated `dict[str, TelegramClient]`, `list[Bot]`...
+            return d[1]
+        if d[0] in _DEFERRED:
+            return ("item", *d)  # an element of a container the project pass may know
         return None
 
     def _desc_call(self, call: cst.Call, scope: Scope | None) -> Desc | None:
         func = call.func
         if isinstance(func, cst.Attribute):
-            recv = self.desc(func.value, scope)
             m = func.attr.value
+            if m in _ELEMENT_GETTERS or m == "values":
+                recv = self._container(func.value, scope)
+            else:
+                recv = self.desc(func.value, scope)
             if recv is None:
                 return None
             k = recv[0]
@@ -962,6 +1037,8 @@ class _Analyzer:
                 return MESSAGE if m in api.MESSAGE_RETURNING else None
             if k in ("event", "message", "conv", "dialog"):
                 return MESSAGE if m in api.MESSAGE_RETURNING else None
+            if k == "items":
+                return recv if m == "values" else recv[1] if m in _ELEMENT_GETTERS else None
             if k == "inst":
                 return ("mcall", recv[1], m)
             if k in ("qual", "func", "class"):
@@ -1072,7 +1149,7 @@ class _Analyzer:
                         return ("res", _ITEMS_OF[_ITEM_KIND[m]], *recv)
             # Iterating over what get_messages/get_dialogs returned (one spelling for all, so
             # that several loops binding one name agree).
-            return self._item_desc(self.desc(it))
+            return self._item_desc(self._container(it, None)) if it is not None else None
         return None
 
     def ann_desc(self, expr: CSTNode | None, scope: Scope) -> Desc | None:
@@ -1090,6 +1167,11 @@ class _Analyzer:
             return self.ann_desc(parsed, scope)
         if isinstance(expr, cst.Subscript):
             base = _final_name(expr.value)
+            if base in _CONTAINERS and expr.slice:
+                # `dict[str, TelegramClient]`: the values; `list[TelegramClient]`: the items.
+                el = expr.slice[-1 if base in _MAPPINGS else 0].slice
+                inner = self.ann_desc(el.value, scope) if isinstance(el, cst.Index) else None
+                return ("items", inner) if inner is not None else None
             if base in _WRAPPERS:
                 descs = {
                     self.ann_desc(el.slice.value, scope)
@@ -1233,6 +1315,16 @@ class _Analyzer:
         facts.refs = frozenset(self.refs)
         facts.event_funcs = frozenset(self.event_funcs)
         facts.lock_wrappers = dict(self.lock_wrappers)
+        facts.lock_yielders = dict(self.lock_yielders)
+        for container, value in self.item_assigns:
+            owner = self._container(container, None)
+            vd = self.desc(value) if owner is not None else None
+            if owner is None or vd is None:
+                continue
+            if owner[0] == "qual":
+                facts.item_assigns.setdefault(f"q:{owner[1]}", []).append(vd)
+            elif owner[0] == "attr":
+                facts.item_assigns.setdefault(f"a:{owner[1]}.{owner[2]}", []).append(vd)
 
         # Module globals, imports, classes and functions: the project-wide index.
         scope = names.module_scope
@@ -1352,6 +1444,7 @@ class _Analyzer:
                 "qual",
                 "dot",
                 "state",
+                "item",
             ):
                 # `obj.m()`: a method of obj's class, or (obj a module) the function `mod.m`.
                 return ("method", recv, func.attr.value)
@@ -1578,6 +1671,13 @@ class _Project:
                 self.lock_defs[prefix + name] = (m.path, pos)
             for name, descs in m.state_attrs.items():
                 self.state_attrs.setdefault(name, []).extend(descs)
+        self.item_assigns: dict[str, set[Desc]] = {}
+        for m in self.mods:
+            for key, descs in m.item_assigns.items():
+                kind_, _, q = key.partition(":")
+                if kind_ == "q":
+                    q = self.canon(q)
+                self.item_assigns.setdefault(f"{kind_}:{q}", set()).update(descs)
         module_attrs: dict[str, set[Desc]] = {}
         for m in self.mods:
             self.event_funcs.update(self.canon(q) for q in m.event_funcs)
@@ -1616,6 +1716,15 @@ class _Project:
                     self.lock_callers.setdefault(callee, []).append(c)
         # Decide every lock state once: locks imported from project modules under other names, and
         # locks received as parameters, are known only now (the facts given are never mutated).
+        self.lock_yielders: set[str] = set()
+        yielders = {self.canon(q): held for m in self.mods for q, held in m.lock_yielders.items()}
+        for _ in range(3):  # a context manager may yield under another one
+            self.lock_yielders |= {
+                q
+                for q, held in yielders.items()
+                if (self.resolve_lock(held) or ("",))[0] == "telethon"
+            }
+        self._lock_memo.clear()  # parameter locks resolved before every context manager was known
         wrappers = {
             self.canon(q)
             for m in self.mods
@@ -1704,6 +1813,8 @@ class _Project:
             q = self.canon(q)
             if q in _TELETHON_LOCKS:
                 return _TELETHON_LOCK
+            if q in self.lock_yielders:
+                return f"{q}:yield"  # with ":" -- which lock it holds is not counted by TG102
             g = self.globals.get(q)
             if g is not None and g[0] == "qual":
                 q = str(g[1])
@@ -1790,6 +1901,37 @@ class _Project:
             return self.attr(head, last)
         return None
 
+    def elements(self, d: Desc | None, depth: int = 0) -> Desc | None:
+        """What the container described by ``d`` holds (annotations, `c[k] = v` assignments)."""
+        if d is None or depth > 12:
+            return None
+        k = d[0]
+        if k == "items":
+            return d[1]
+        found: set[Desc] = set()
+        if k == "attr":
+            a = self.attr(d[1], d[2])
+            if a is not None and a[0] == "items":
+                return a[1]
+            for c in self.mro(d[1]):
+                found |= self.item_assigns.get(f"a:{c}.{d[2]}", set())
+        elif k == "qual":
+            q = self.canon(d[1])
+            g = self.globals.get(q)
+            if g is not None and g[0] in ("items", "qual", "attr", "any"):
+                inner = self.elements(g, depth + 1)
+                if inner is not None:
+                    return inner
+            found |= self.item_assigns.get(f"q:{q}", set())
+        elif k == "res" and d[1] == "values":
+            return self.elements(tuple(d[2:]), depth + 1)
+        elif k == "dot":
+            owner = self.class_of(tuple(d[2:]), depth + 1)
+            return self.elements(("attr", owner, d[1]), depth + 1) if owner else None
+        elif k == "any":
+            found = {e for e in (self.elements(x, depth + 1) for x in d[1:]) if e is not None}
+        return found.pop() if len(found) == 1 else None
+
     def class_of(self, d: Desc, depth: int = 0) -> str | None:
         """The project class an object described by ``d`` is an instance of."""
         if depth > 12:
@@ -1824,6 +1966,12 @@ class _Project:
         if k == "any":
             classes = {self.class_of(alt, depth + 1) for alt in d[1:]}
             return classes.pop() if len(classes) == 1 else None
+        if k == "item":
+            e = self.elements(tuple(d[1:]), depth + 1)
+            return self.class_of(e, depth + 1) if e is not None else None
+        if k == "res" and d[1] in _ELEMENT_GETTERS:
+            e = self.elements(tuple(d[2:]), depth + 1)
+            return self.class_of(e, depth + 1) if e is not None else None
         return None
 
     def kind(self, d: Desc | None, depth: int = 0) -> str | None:
@@ -1888,6 +2036,10 @@ class _Project:
             m = self.method(owner, d[1]) if owner is not None else None
             if m is not None:
                 out = self.kind(self.funcs[m][0].returns, depth + 1)
+            if out is None and d[1] in _ELEMENT_GETTERS:  # `clients.get(name)`
+                out = self.kind(self.elements(inner, depth + 1), depth + 1)
+        elif k == "item":  # `clients[name]`, `for c in clients`
+            out = self.kind(self.elements(tuple(d[1:]), depth + 1), depth + 1)
         self._kind_memo[d] = out
         return out
 

@@ -15,6 +15,16 @@ and ``StringSession()`` (a fresh login) never collide; ``StringSession(X)`` twic
 does: it is one auth key used by two clients, which Telegram revokes (``AuthKeyDuplicatedError``).
 The session is the first positional argument or ``session=`` (also for project subclasses and
 configured client factories).
+
+Also the same session: ``pathlib`` forms (``Path("a", "b")``, ``.joinpath``, ``.resolve()``);
+``__file__``-anchored directories (``Path(__file__).parent / "relay"`` in ``svc/main.py`` is
+``svc/relay``); literal class attributes of settings classes and their module-level instances
+(``settings.session_name`` with ``session_name: str = "relay"``: the default, as for ``os.getenv``);
+the same project reference whose value cannot be computed (``settings.session_name`` read by two
+modules, a module constant computed at import); and *factory calls*: a project function or class
+that builds the client from one of its parameters (``def make_client(name): return
+TelegramClient(name, ...)``) is a construction at each call with literal arguments, reported there
+(memoised factories excepted: ``@lru_cache``, ``if name not in _clients:``).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import libcst as cst
 from ..config import Config
 from ..model import Finding
 from ..names import UNKNOWN, iter_child_nodes, resolve_constant
-from ._commands import ConstantTable, class_constants, names_of
+from ._commands import ConstantTable, class_constants
 from .base import Family, FileResult, PythonModule, Rule
 
 __all__ = ["ClientPerCall", "SessionsFamily", "SharedSession"]
@@ -71,6 +81,17 @@ _ROUTE_CLASSES = {
     "fastapi.routing.APIWebSocketRoute",
 }
 _DEPENDS = {"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends"}
+_PATH_VIEWS = {
+    "django.urls.path",
+    "django.urls.re_path",
+    "aiohttp.web.get",
+    "aiohttp.web.post",
+    "aiohttp.web.put",
+    "aiohttp.web.patch",
+    "aiohttp.web.delete",
+    "aiohttp.web.view",
+}
+_AIOHTTP_ADDERS = {"add_get", "add_post", "add_put", "add_patch", "add_delete", "add_view"}
 #: Decorator attribute names that register a function the framework runs per event, message or job:
 #: ASGI middleware and exception handlers, bot frameworks (aiogram ``@router.message``, pyTelegramBotAPI
 #: ``@bot.message_handler``, pyrogram ``@app.on_message``, Slack bolt ``@app.message``), task queues
@@ -121,10 +142,14 @@ class SharedSession(Rule):
         "Reports two or more `TelegramClient` constructions (also subclasses and configured client "
         "factories) on the same session anywhere in the linted tree -- the same literal, module "
         "constant (also imported from another module), f-string of constants, environment "
-        "variable or environment default -- and names the other sites. `relay` and "
+        "variable or environment default, settings-class default, `pathlib`/`os.path` join, "
+        "`__file__`-relative path, or the same project reference -- and names the other sites. A "
+        "project factory that builds the client from its parameter (`make_client(name)`) counts "
+        "as a construction at each call with a literal argument. `relay` and "
         "`relay.session` are the same file; relative paths are compared as written. `None`, "
         '`""`, `MemorySession()` and `StringSession()` never collide; `StringSession(X)` twice is '
-        "one auth key used twice and is reported."
+        "one auth key used twice and is reported. Clients in test files count like any other: a "
+        "test that opens the service's own session file collides with the running service."
     )
     why = (
         "Two clients on one `.session` file are two SQLite connections to one database: the second "
@@ -168,7 +193,8 @@ class ClientPerCall(Rule):
         "arguments or the loop variable) constructed where it runs more than once: in a request "
         "handler (`@app.get(...)`, `@router.post(...)`, `@app.route(...)`, `@app.websocket(...)`, "
         "Starlette `Route`, a FastAPI `Depends` dependency, `@app.middleware`, an exception "
-        "handler), a Telethon event handler, a bot-framework handler (aiogram `@router.message`, "
+        "handler, a Django `path()` view, an aiohttp `web.get()`/`add_get()` handler), a Telethon "
+        "event handler, a bot-framework handler (aiogram `@router.message`, "
         "pyTelegramBotAPI `@bot.message_handler`, pyrogram `@app.on_message`, "
         "python-telegram-bot `add_handler(CommandHandler(..., f))`), a task-queue task (Celery "
         "`@app.task`/`@shared_task`, dramatiq `@actor`), a scheduled job (APScheduler "
@@ -347,7 +373,7 @@ def _maybe_client_class(q: str) -> bool:
 class _Scan:
     def __init__(self, module: PythonModule) -> None:
         self.module = module
-        self.names = names_of(module)
+        self.names = module.names
         self.factories = set(module.config.client_factories)
         self.facts = SessionFacts(module.module_name, module.path)
         self.findings: list[Finding] = []
@@ -418,7 +444,14 @@ class _Scan:
         target: cst.BaseExpression | None = None
         what = "request handler"
         if q in _ROUTE_CLASSES or attr in ("add_api_route", "add_route", "add_websocket_route"):
-            target = keywords.get("endpoint") or keywords.get("route")
+            target = keywords.get("endpoint") or keywords.get("route") or keywords.get("handler")
+            if target is None and len(positional) > 1:
+                # Starlette add_route(path, endpoint); aiohttp add_route(method, path, handler).
+                named = [p for p in positional[1:] if isinstance(p, (cst.Name, cst.Attribute))]
+                target = named[-1] if named else None
+        elif q in _PATH_VIEWS or attr in _AIOHTTP_ADDERS:
+            # Django path("x/", views.index); aiohttp web.get("/", handler), router.add_get("/", h).
+            target = keywords.get("view") or keywords.get("handler")
             if target is None and len(positional) > 1:
                 target = positional[1]
         elif attr == "add_url_rule":  # Flask: add_url_rule(rule, endpoint=None, view_func=None)
@@ -726,7 +759,8 @@ class _Scan:
             self.current = None
         params: tuple[str, ...] = ()
         defaults: tuple[tuple[str, object], ...] = ()
-        if any(_is_param(k) for k in (*file_keys, *string_keys)):
+        template = any(_is_param(k) for k in (*file_keys, *string_keys))
+        if template:
             assert isinstance(ctx.function, cst.FunctionDef)
             params, defaults = self.template_params(ctx.function)
         has_key = bool(file_keys or string_keys or env is not None)
@@ -738,7 +772,8 @@ class _Scan:
         )
         site = Site(
             q,
-            self.where(node),
+            # A template is reported at its calls, never itself: skip the positions pass.
+            (0, 0, 0, 0) if template else self.where(node),
             tuple(file_keys),
             tuple(string_keys),
             env,
@@ -847,6 +882,8 @@ class _Scan:
                 if not expr.args:
                     return [], [], None
                 return self.session_keys(expr.args[0].value, depth + 1)
+            if q in ("pathlib.Path.home", "pathlib.PosixPath.home") and not expr.args:
+                return ["~"], [], None  # Path.home() / ".relay" is "~/.relay" everywhere
             if q in ("os.environ.get", "os.getenv"):
                 name = self.names.constant_value(expr.args[0].value) if expr.args else UNKNOWN
                 env = name if isinstance(name, str) else None
@@ -1241,8 +1278,12 @@ def _instances(
     ``make_client("relay")`` in two files is two clients on one session."""
     templates: dict[str, list[Site]] = {}
     for _, site in sites:
-        if site.function is not None and any(
-            _is_param(k) for k in (*site.file_keys, *site.string_keys)
+        # A memoised factory (`@lru_cache`, `if name not in _clients:`) returns one client per
+        # argument: its calls share that client.
+        if (
+            site.function is not None
+            and not site.once
+            and any(_is_param(k) for k in (*site.file_keys, *site.string_keys))
         ):
             templates.setdefault(site.function, []).append(site)
     if not templates:
@@ -1312,7 +1353,7 @@ def _keys(
             symbol = _symbolic(value, table, project)
             if symbol:
                 keys.add(("file", _normalise(symbol)))
-                shown = shown or f"`{site.text}`"
+                shown = shown or _written(site)
     for value in site.string_keys:
         v = resolve_constant(value, table)
         if isinstance(v, str) and v:
@@ -1324,7 +1365,7 @@ def _keys(
             symbol = _symbolic(value, table, project)
             if symbol:
                 keys.add(("string", symbol))
-                shown = shown or f"`{site.text}`"
+                shown = shown or _written(site)
     if site.env is not None:
         keys.add(("env", site.env))
         shown = shown or f"${site.env}"
@@ -1348,6 +1389,11 @@ class _ProjectModules:
             if prefix in self.names or any(n.endswith("." + prefix) for n in self.names):
                 return True
         return False
+
+
+def _written(site: Site) -> str:
+    """The session as written: `settings.name`, or "of `make_client(settings.name)`" for a call."""
+    return site.text if site.text.startswith("of `") else f"`{site.text}`"
 
 
 def _symbolic(value: object, table: ConstantTable, project: _ProjectModules) -> str | None:

@@ -1,167 +1,188 @@
-"""Real relay servers in subprocesses: start on a free 127.0.0.1 port, wait, log to a file, stop.
+"""Shared servers and background scenarios of the integration tests.
 
-Servers are shared per module (fixtures in each test module) to keep the suite fast; every server is
-terminated at teardown, whatever the test did.
+Starting a relay (a Python process importing FastAPI and Telethon) takes about a second, and two
+failure reproductions sit through SQLite's 5 s busy timeout: one after another they would take most of
+the suite's time budget. So the package-scoped fixtures below only *start* a process or a scenario and
+return; ``_start_early`` starts every one the selected tests use, all at once, before the first
+integration test, and waits until the relays answer. Each test then finds its relay ready or collects
+its scenario's outcome. Everything is stopped after the last integration test.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from subprocess import CompletedProcess
 
-import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 20.0
+from . import scenarios
+from .servers import UNGUARDED_RELAY, Server
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def relay_env(session: Path, **extra: str) -> dict[str, str]:
-    """The environment of an offline relay on ``session``: no credentials, no inherited settings."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RELAY_", "TELETHON_GUARD", "UVICORN_", "API_"))
-        and k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "SERVER_SOFTWARE")
-    }
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    env["RELAY_OFFLINE"] = "1"
-    env["RELAY_SESSION"] = str(session)
-    env.update(extra)
-    return env
-
-
-class Server:
-    """One subprocess (a relay, or uvicorn with flags), its port and its log file."""
-
-    def __init__(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str],
-        log_path: Path,
-        port: int,
-        cwd: Path = REPO,
-    ) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        self._log_file = open(log_path, "wb")  # closed in stop()
-        self.proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @classmethod
-    def relay(cls, tmp: Path, name: str, session: Path, **env: str) -> Server:
-        """``python -m examples.botfather_relay --port N`` (offline), not yet ready."""
-        port = free_port()
-        argv = [sys.executable, "-m", "examples.botfather_relay", "--port", str(port)]
-        return cls(argv, env=relay_env(session, **env), log_path=tmp / f"{name}.log", port=port)
-
-    @classmethod
-    def uvicorn(
-        cls, tmp: Path, name: str, session: Path, flags: Sequence[str], **env: str
-    ) -> Server:
-        """``uvicorn examples.botfather_relay.app:app --port N <flags>`` (offline)."""
-        port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "examples.botfather_relay.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *flags,
-        ]
-        return cls(argv, env=relay_env(session, **env), log_path=tmp / f"{name}.log", port=port)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
-        """Poll ``/health`` until it answers 200; fail with the log if the process dies first."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"server not ready after {timeout} s:\n{self.log()}")
-
-    def wait_log(self, text: str, timeout: float = READY_TIMEOUT_S) -> str:
-        """Wait until ``text`` appears in the log (or the process exits); return the log."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            log = self.log()
-            if text in log:
-                return log
-            if self.proc.poll() is not None:
-                return self.log()
-            time.sleep(0.05)
-        return self.log()
-
-    def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"server still running after {timeout} s:\n{self.log()}")
-
-    def stop(self, sig: int = signal.SIGINT) -> int | None:
-        """Send ``sig`` to the process group and wait; kill it if it does not exit. Idempotent."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log_file.close()
-        return self.proc.returncode
+#: The fixtures ``_start_early`` starts when a selected test uses them.
+EARLY = (
+    "load_relay",
+    "cancel_relay",
+    "deadline_relay",
+    "baseline_relay",
+    "first_relay",
+    "workers_2_server",
+    "reload_server",
+    "bad_setting_server",
+    "unguarded_two_workers",
+    "unsafe_relay_run",
+    "demo_run",
+)
 
 
 @pytest.fixture
 def servers() -> Iterator[list[Server]]:
-    """Collects servers a test starts; all are stopped at teardown."""
+    """Collects servers a test starts itself; all are killed at teardown."""
     started: list[Server] = []
     yield started
     for server in started:
         server.stop(signal.SIGKILL)
 
 
-def integrity(session: Path) -> tuple[str, list[str]]:
-    """``PRAGMA integrity_check`` of a session file and the usernames cached in it."""
-    with contextlib.closing(sqlite3.connect(session)) as db:
-        check = db.execute("PRAGMA integrity_check").fetchone()[0]
-        names = [row[0] for row in db.execute("SELECT username FROM entities") if row[0]]
-    return check, names
+@pytest.fixture(scope="package")
+def _early_servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="package")
+def _background() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="scenario") as pool:
+        yield pool
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _start_early(request: pytest.FixtureRequest) -> None:
+    wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    started = [request.getfixturevalue(name) for name in EARLY if name in wanted]
+    for server in started:
+        if isinstance(server, Server) and server.serves:
+            server.wait_ready()
+
+
+def _early(early: list[Server], server: Server) -> Server:
+    early.append(server)
+    return server
+
+
+# --- relays that serve ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def load_relay(tmp_path_factory: pytest.TempPathFactory, _early_servers: list[Server]) -> Server:
+    """The guarded relay for the 500-request storm: 2 ms per Telegram request."""
+    tmp = tmp_path_factory.mktemp("relay_load")
+    return _early(
+        _early_servers, Server.relay(tmp, "relay", tmp / "relay.session", RELAY_LATENCY="0.002")
+    )
+
+
+@pytest.fixture(scope="package")
+def cancel_relay(tmp_path_factory: pytest.TempPathFactory, _early_servers: list[Server]) -> Server:
+    """50 ms per Telegram request, 4 s per HTTP request: a queue that impatient clients abandon."""
+    tmp = tmp_path_factory.mktemp("relay_cancel")
+    server = Server.relay(
+        tmp, "relay", tmp / "relay.session", RELAY_LATENCY="0.05", RELAY_REQUEST_TIMEOUT="4"
+    )
+    return _early(_early_servers, server)
+
+
+@pytest.fixture(scope="package")
+def deadline_relay(
+    tmp_path_factory: pytest.TempPathFactory, _early_servers: list[Server]
+) -> Server:
+    """50 ms per Telegram request, 1 s per HTTP request: more queued work than the deadline allows."""
+    tmp = tmp_path_factory.mktemp("relay_deadline")
+    server = Server.relay(
+        tmp, "relay", tmp / "relay.session", RELAY_LATENCY="0.05", RELAY_REQUEST_TIMEOUT="1"
+    )
+    return _early(_early_servers, server)
+
+
+@pytest.fixture(scope="package")
+def baseline_relay(
+    tmp_path_factory: pytest.TempPathFactory, _early_servers: list[Server]
+) -> Server:
+    """``benchmarks/_relay_unguarded.py`` (the benchmark's baseline), 200 ms per Telegram request."""
+    tmp = tmp_path_factory.mktemp("relay_baseline")
+    server = Server.relay(
+        tmp, "baseline", tmp / "relay.session", launcher=UNGUARDED_RELAY, RELAY_LATENCY="0.2"
+    )
+    return _early(_early_servers, server)
+
+
+@pytest.fixture(scope="package")
+def first_relay(tmp_path_factory: pytest.TempPathFactory, _early_servers: list[Server]) -> Server:
+    """The first relay on its session file; the takeover test starts the second and the third."""
+    tmp = tmp_path_factory.mktemp("relay_takeover")
+    return _early(_early_servers, Server.relay(tmp, "first", tmp / "relay.session"))
+
+
+# --- processes that must refuse to serve ------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def workers_2_server(
+    tmp_path_factory: pytest.TempPathFactory, _early_servers: list[Server]
+) -> Server:
+    tmp = tmp_path_factory.mktemp("workers_2")
+    server = Server.uvicorn(tmp, "workers", tmp / "relay.session", ["--workers", "2"], serves=False)
+    return _early(_early_servers, server)
+
+
+@pytest.fixture(scope="package")
+def reload_server(tmp_path_factory: pytest.TempPathFactory, _early_servers: list[Server]) -> Server:
+    tmp = tmp_path_factory.mktemp("reload")
+    (tmp / "watched").mkdir()
+    flags = ["--reload", "--reload-dir", str(tmp / "watched")]
+    server = Server.uvicorn(tmp, "reload", tmp / "relay.session", flags, serves=False)
+    return _early(_early_servers, server)
+
+
+@pytest.fixture(scope="package")
+def bad_setting_server(
+    tmp_path_factory: pytest.TempPathFactory, _early_servers: list[Server]
+) -> Server:
+    tmp = tmp_path_factory.mktemp("bad_setting")
+    server = Server.relay(
+        tmp, "bad", tmp / "relay.session", serves=False, TELETHON_GUARD_MODE="paranoid"
+    )
+    return _early(_early_servers, server)
+
+
+# --- scenarios run in the background ----------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def unguarded_two_workers(
+    tmp_path_factory: pytest.TempPathFactory, _background: ThreadPoolExecutor
+) -> Future[scenarios.TwoWorkers]:
+    session = tmp_path_factory.mktemp("two_workers") / "shared.session"
+    return _background.submit(scenarios.two_workers, session, guard=False)
+
+
+@pytest.fixture(scope="package")
+def unsafe_relay_run(
+    tmp_path_factory: pytest.TempPathFactory, _background: ThreadPoolExecutor
+) -> Future[scenarios.UnsafeRun]:
+    return _background.submit(
+        scenarios.unsafe_relay_message_then_me, tmp_path_factory.mktemp("unsafe")
+    )
+
+
+@pytest.fixture(scope="package")
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory, _background: ThreadPoolExecutor
+) -> tuple[Path, Future[CompletedProcess[str]]]:
+    """``python -m examples.botfather_relay demo --requests 60`` in an empty directory."""
+    tmp = tmp_path_factory.mktemp("demo")
+    return tmp, _background.submit(scenarios.demo, tmp, 60)

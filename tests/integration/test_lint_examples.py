@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO
+from .servers import REPO
 
 UNSAFE = "examples/botfather_relay_unsafe"
 GUARDED = "examples/botfather_relay"
@@ -46,6 +47,7 @@ def _cli() -> str:
     return found
 
 
+@functools.cache
 def _lint(path: str) -> tuple[int, list[dict[str, Any]]]:
     done = subprocess.run(
         [_cli(), "lint", "--format", "json", "--no-cache", path],

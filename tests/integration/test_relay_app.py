@@ -4,6 +4,8 @@ errors become HTTP answers, settings are validated, and nothing leaks a tracebac
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from telethon import errors
 
 from examples.botfather_relay.app import RelayApp, create_app
 from examples.botfather_relay.settings import Settings, SettingsError, load_settings
-from telethon_guard import stats
+from telethon_guard import SessionInUseError, claim_session, stats
 
 
 @pytest.fixture
@@ -107,19 +109,55 @@ async def test_health_reports_the_guard_and_owner(
     relay: tuple[RelayApp, httpx.AsyncClient],
 ) -> None:
     _, http = relay
+    # The guard's counters are process-wide (other tests count too): compare before and after.
+    before = (await http.get("/health")).json()
     await asyncio.gather(*(http.post("/messages", json={"text": f"m{i}"}) for i in range(20)))
-    health = (await http.get("/health")).json()
-    assert health["guard"]["mode"] is not None
-    assert health["guard"]["actions"] >= 20
-    assert health["guard"]["overlaps"] == 0 and health["guard"]["unguarded"] == 0
-    assert health["lock_wait"]["samples"] >= 20
-    assert isinstance(health["session"]["owner_pid"], int)
+    after = (await http.get("/health")).json()
+    guard, was = after["guard"], before["guard"]
+    assert guard["mode"] is not None
+    assert guard["actions"] - was["actions"] >= 20
+    assert guard["overlaps"] == was["overlaps"] and guard["unguarded"] == was["unguarded"]
+    assert guard["holder"] is None and guard["waiting"] == 0
+    assert after["lock_wait"]["samples"] - before["lock_wait"]["samples"] == 20
+    # The owner is the session's claim: this process, as another process would be told.
+    owner = after["session"]["owner"]
+    assert owner["pid"] == os.getpid()
+    assert owner["host"] == socket.gethostname()
+    assert owner["started"] is None or owner["started"].endswith("Z")
 
 
-def test_unguarded_needs_offline() -> None:
-    with pytest.raises(SettingsError, match="RELAY_UNGUARDED"):
-        load_settings({"API_ID": "1", "API_HASH": "0" * 32, "RELAY_UNGUARDED": "1"})
-    assert load_settings({"RELAY_UNGUARDED": "1"}).guard_mode == "off"
+async def test_the_session_is_claimed_while_serving_and_released_on_shutdown(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(session=str(tmp_path / "claimed"), offline=True)
+    app = create_app(lambda: settings)
+    async with app.router.lifespan_context(app):
+        health = (await _get(app, "/health")).json()
+        assert health["session"]["path"] == str((tmp_path / "claimed.session").resolve())
+        with pytest.raises(SessionInUseError, match=f"PID {os.getpid()}"):
+            claim_session(tmp_path / "claimed.session")
+    with claim_session(tmp_path / "claimed.session") as claim:  # free again
+        assert not claim.released
+
+
+async def test_a_taken_session_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
+    mode = stats().mode
+    app = create_app(lambda: Settings(session=str(tmp_path / "taken.session"), offline=True))
+    with claim_session(tmp_path / "taken.session"):
+        with pytest.raises(SessionInUseError):
+            async with app.router.lifespan_context(app):
+                pytest.fail("the relay started on a session someone else holds")
+    assert app.startup_error is not None
+    assert app.startup_error.startswith("BotFather relay cannot start: SessionInUseError: ")
+    assert stats().mode == mode  # what startup installed, it uninstalled
+    assert not (tmp_path / "taken.session").exists()  # refused before SQLite opened it
+
+
+async def _get(app: RelayApp, path: str) -> httpx.Response:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://relay"
+    ) as http:
+        return await http.get(path)
 
 
 @pytest.mark.parametrize(

@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import Server
+from .servers import Server
 
 pytestmark = pytest.mark.slow
-
-LATENCY_S = 0.05
-REQUEST_TIMEOUT_S = 4.0
-
-
-@pytest.fixture(scope="module")
-def slow_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("relay_cancel")
-    server = Server.relay(
-        tmp,
-        "relay",
-        tmp / "relay.session",
-        RELAY_LATENCY=str(LATENCY_S),
-        RELAY_REQUEST_TIMEOUT=str(REQUEST_TIMEOUT_S),
-    )
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 async def _impatient(
@@ -57,8 +35,8 @@ async def _idle_health(http: httpx.AsyncClient) -> dict[str, Any]:
         await asyncio.sleep(0.05)
 
 
-async def test_clients_giving_up_never_leave_the_lock_held(slow_relay: Server) -> None:
-    url = slow_relay.url
+async def test_clients_giving_up_never_leave_the_lock_held(cancel_relay: Server) -> None:
+    url = cancel_relay.url
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(base_url=url, limits=limits) as http:
         jobs = []
@@ -117,16 +95,18 @@ async def test_clients_giving_up_never_leave_the_lock_held(slow_relay: Server) -
         # /bots is not cancelled when its client leaves: BotFather never sees half a conversation.
         assert backend["sent_texts"].get(f"impatient_{i}_bot") == 1
     assert backend["sent_texts"].get("/newbot") == 5
-    log = slow_relay.log()
+    log = cancel_relay.log()
     assert "Traceback" not in log
     assert "database is locked" not in log
 
 
-async def test_server_deadline_cancels_waiters_and_keeps_serving(slow_relay: Server) -> None:
+async def test_server_deadline_cancels_waiters_and_keeps_serving(deadline_relay: Server) -> None:
     """More queued work than RELAY_REQUEST_TIMEOUT allows: the late ones get 504, nothing breaks."""
-    n = int(1.5 * REQUEST_TIMEOUT_S / LATENCY_S)  # more than the deadline lets through
+    deadline_s = float(deadline_relay.env["RELAY_REQUEST_TIMEOUT"])
+    latency_s = float(deadline_relay.env["RELAY_LATENCY"])
+    n = int(1.5 * deadline_s / latency_s)  # more than the deadline lets through
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=slow_relay.url, limits=limits, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=deadline_relay.url, limits=limits, timeout=60) as http:
         texts = [f"deadline #{i}" for i in range(n)]
         responses = await asyncio.gather(*(http.post("/messages", json={"text": t}) for t in texts))
         statuses = [r.status_code for r in responses]

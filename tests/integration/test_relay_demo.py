@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import re
+from concurrent.futures import Future
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
-
-from .conftest import relay_env
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_command_serves_checks_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    """The README's quick start: ``python -m examples.botfather_relay demo``."""
-    env = relay_env(tmp_path / "unused.session", RELAY_LATENCY="0.001")
-    del env["RELAY_SESSION"]  # the demo's own temporary session
-    done = subprocess.run(
-        [sys.executable, "-m", "examples.botfather_relay", "demo", "--requests", "60"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_demo_command_serves_checks_and_leaves_nothing_behind(
+    demo_run: tuple[Path, Future[CompletedProcess[str]]],
+) -> None:
+    workdir, running = demo_run  # started in an empty directory, with 60 requests
+    done = running.result(timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "60 concurrent requests" in done.stdout
+    assert "HTTP statuses: 60 x 200" in done.stdout
     assert "0 overlaps, 0 unguarded" in done.stdout
     assert "at most 1 in flight" in done.stdout
+    assert re.search(r"session owner: PID \d+ on \S+, started ", done.stdout), done.stdout
     assert "integrity ok" in done.stdout and "botfather" in done.stdout
+    assert done.stdout.rstrip().endswith("all good")
     assert "Traceback" not in done.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert list(workdir.iterdir()) == []

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +12,7 @@ import pytest
 
 from telethon_guard.testing import FakeTelegram
 
-from .conftest import Server, integrity
+from .servers import Server, integrity
 
 pytestmark = pytest.mark.slow
 
@@ -22,18 +20,6 @@ N_MESSAGES = 250
 N_REPLIES = 100
 N_BOTS = 50
 N_HEALTH = 100
-
-
-@pytest.fixture(scope="module")
-def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    tmp = tmp_path_factory.mktemp("relay_load")
-    session = tmp / "relay.session"
-    server = Server.relay(tmp, "relay", session, RELAY_LATENCY="0.002")
-    try:
-        server.wait_ready()
-        yield server, session
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 async def _storm(url: str) -> dict[str, list[tuple[Any, httpx.Response]]]:
@@ -61,8 +47,8 @@ async def _storm(url: str) -> dict[str, list[tuple[Any, httpx.Response]]]:
     return by_kind
 
 
-async def test_500_concurrent_mixed_requests(relay: tuple[Server, Path]) -> None:
-    server, _ = relay
+async def test_500_concurrent_mixed_requests(load_relay: Server) -> None:
+    server = load_relay
     results = await _storm(server.url)
     assert sum(map(len, results.values())) == 500
 
@@ -113,7 +99,7 @@ async def test_500_concurrent_mixed_requests(relay: tuple[Server, Path]) -> None
     assert guard["holder"] is None and guard["waiting"] == 0
     # Every message, reply query and conversation step is at least one user action.
     assert guard["actions"] >= N_MESSAGES + N_REPLIES + 3 * N_BOTS
-    assert health["session"]["owner_pid"] == server.pid
+    assert health["session"]["owner"]["pid"] == server.pid
 
     # The fake Telegram's own log: each text sent exactly once, never two requests in flight.
     sent = backend["sent_texts"]
@@ -131,8 +117,8 @@ async def test_500_concurrent_mixed_requests(relay: tuple[Server, Path]) -> None
     assert "Traceback" not in log
 
 
-async def test_bad_requests_get_clear_4xx(relay: tuple[Server, Path]) -> None:
-    server, _ = relay
+async def test_bad_requests_get_clear_4xx(load_relay: Server) -> None:
+    server = load_relay
     async with httpx.AsyncClient(base_url=server.url) as http:
         cases = [
             await http.post("/messages", json={}),
@@ -156,8 +142,8 @@ async def test_bad_requests_get_clear_4xx(relay: tuple[Server, Path]) -> None:
     assert health["guard"]["unguarded"] == 0
 
 
-async def test_botfather_refusal_is_409_not_500(relay: tuple[Server, Path]) -> None:
-    server, _ = relay
+async def test_botfather_refusal_is_409_not_500(load_relay: Server) -> None:
+    server = load_relay
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         first = await http.post("/bots", json={"name": "Twice", "username": "twice_taken_bot"})
         second = await http.post("/bots", json={"name": "Twice", "username": "twice_taken_bot"})
@@ -167,14 +153,15 @@ async def test_botfather_refusal_is_409_not_500(relay: tuple[Server, Path]) -> N
     assert second.json()["reply"].lower().startswith("sorry")
 
 
-def test_sigint_shuts_down_cleanly_and_session_is_intact(relay: tuple[Server, Path]) -> None:
-    server, session = relay
+def test_sigint_shuts_down_cleanly_and_session_is_intact(load_relay: Server) -> None:
+    server = load_relay
     assert server.stop(signal.SIGINT) == 0, server.log()
     log = server.log()
     assert "Application shutdown complete" in log
     assert "saved and released" in log
     assert "database is locked" not in log
     assert "Traceback" not in log
-    check, usernames = integrity(session)
+    assert server.session is not None
+    check, usernames = integrity(server.session)
     assert check == "ok"
     assert "botfather" in [name.lower() for name in usernames]

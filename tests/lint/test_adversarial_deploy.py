@@ -535,3 +535,97 @@ def test_session_built_from_a_dag_of_names_is_resolved_once(step: str, root: str
     ]
     findings = found({"m.py": "\n".join(lines) + "\n", "conf.py": "x0 = 'a'\n"})
     assert findings == [("m.py", "TG301", 35)]
+
+
+def test_argv_elements_converted_with_str() -> None:
+    src = (
+        "import os, subprocess\nN = 4\n"
+        'subprocess.run(["uvicorn", "a:app", "--workers", str(N)])\n'
+        'subprocess.run(["uvicorn", "a:app", "--workers", str(1)])\n'
+        'subprocess.run(["gunicorn", "-w", str(os.cpu_count() * 2), "a:app"])\n'
+    )
+    findings = lint({"m.py": src})
+    assert [(f.code, f.line) for f in findings] == [("TG201", 3), ("TG201", 5)]
+    assert "4 worker processes (`--workers 4`)" in findings[0].message
+    assert "per CPU core (`-w str(os.cpu_count() * 2)`)" in findings[1].message
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        "import functools\n@functools.lru_cache\ndef get(name):\n    return TelegramClient(name, 1, 'x')\n",
+        "_clients = {}\ndef get(name):\n    if name not in _clients:\n"
+        "        _clients[name] = TelegramClient(name, 1, 'x')\n    return _clients[name]\n",
+    ],
+)
+def test_memoised_factories_share_one_client_per_argument(factory: str) -> None:
+    files = {
+        "tg.py": HEAD + factory,
+        "a.py": "from tg import get\nc = get('relay')\n",
+        "b.py": "from tg import get\nc = get('relay')\n",
+    }
+    assert found(files) == []
+
+
+def test_granian() -> None:
+    files = {
+        "Procfile": "web: granian --interface asgi --workers 4 --workers-lifetime 60 app:app\n"
+        "dev: granian --interface asgi --reload app:app\n"
+        "one: granian --interface asgi --workers 1 --no-reload app:app\n",
+        ".env": "GRANIAN_WORKERS=2\nGRANIAN_RELOAD=false\n",
+        "serve.py": "from granian import Granian\n"
+        "Granian('app:app', interface='asgi', workers=3, reload=True).serve()\n",
+    }
+    assert found(files) == [
+        (".env", "TG201", 1),
+        ("Procfile", "TG201", 1),
+        ("Procfile", "TG200", 2),
+        ("serve.py", "TG201", 2),
+        ("serve.py", "TG200", 2),
+    ]
+
+
+def test_views_registered_by_reference() -> None:
+    per_call = "    with TelegramClient('relay', 1, 'x') as c:\n        pass\n"
+    files = {
+        "views.py": HEAD + "def index(request):\n" + per_call,
+        "urls.py": "from django.urls import path\nfrom views import index\n"
+        "urlpatterns = [path('x/', index)]\n",
+        "aio.py": HEAD + "from aiohttp import web\nasync def one(request):\n" + per_call + ""
+        "async def two(request):\n" + per_call + ""
+        "async def three(request):\n" + per_call + ""
+        "app = web.Application()\napp.add_routes([web.get('/1', one)])\n"
+        "app.router.add_post('/2', two)\napp.router.add_route('GET', '/3', three)\n",
+    }
+    findings = [f for f in lint(files) if f.code == "TG301"]
+    assert [(f.path, f.line) for f in findings] == [
+        ("aio.py", 4),
+        ("aio.py", 7),
+        ("aio.py", 10),
+        ("views.py", 3),
+    ]
+
+
+def test_class_with_its_own_init_is_not_read_as_settings() -> None:
+    src = (
+        "import uvicorn\nclass S:\n    workers = 1\n"
+        "    def __init__(self, workers=4):\n        self.workers = workers\n"
+        "s = S()\nuvicorn.run('a:app', workers=s.workers)\n"
+    )
+    findings = lint({"m.py": src})
+    assert [(f.code, f.line) for f in findings] == [("TG201", 7)]
+    assert "cannot be verified statically" in findings[0].message
+
+
+def test_home_directory_forms_are_one_path() -> None:
+    files = {
+        "a.py": HEAD
+        + "from pathlib import Path\nc = TelegramClient(Path.home() / '.relay', 1, 'x')\n",
+        "b.py": HEAD
+        + "import os\nc = TelegramClient(os.path.expanduser('~/.relay.session'), 1, 'x')\n",
+        "c.py": HEAD
+        + "from pathlib import Path\nc = TelegramClient(str(Path('~/.relay').expanduser()), 1, 'x')\n",
+        "d.py": HEAD
+        + "from pathlib import Path\nc = TelegramClient(Path.home() / '.other', 1, 'x')\n",
+    }
+    assert found(files) == [("a.py", "TG300", 3), ("b.py", "TG300", 3), ("c.py", "TG300", 3)]

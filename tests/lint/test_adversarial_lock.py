@@ -193,6 +193,46 @@ LOCK_FORM_CASES = [
         [("app.py", "TG100", 16), ("app.py", "TG100", 22)],
     ),
     (
+        "project-context-manager-yielding-under-the-lock",
+        {
+            "tgctx.py": """
+            import contextlib
+            from telethon import TelegramClient
+            from telethon_guard import telethon_lock
+            client = TelegramClient("s", 1, "x")
+            @contextlib.asynccontextmanager
+            async def telegram():
+                async with telethon_lock:
+                    yield client
+            @contextlib.asynccontextmanager
+            async def not_locked():
+                yield client
+            class Svc:
+                @contextlib.asynccontextmanager
+                async def session(self):
+                    async with telethon_lock:
+                        yield self
+            """,
+            "app.py": """
+            import httpx
+            from tgctx import Svc, client, not_locked, telegram
+            async def r(svc: Svc):
+                async with telegram() as c:
+                    await c.send_message("me", "x")
+                    await client.get_me()
+                async with not_locked():
+                    await client.get_me()
+                async with svc.session():
+                    await client.get_me()
+                async with httpx.AsyncClient():
+                    await client.get_me()
+                async with client.conversation("x") as conv:
+                    await conv.send_message("x")
+            """,
+        },
+        [("app.py", "TG100", 8), ("app.py", "TG100", 12), ("app.py", "TG100", 13)],
+    ),
+    (
         "lock-parameter-resolved-from-callers",
         {
             "bot.py": """
@@ -377,6 +417,48 @@ ACTION_CASES = [
             ("bot.py", "TG100", 11),
             ("bot.py", "TG100", 13),
         ],
+    ),
+    (
+        "multi-account-containers",
+        {
+            "mgr.py": """
+            from typing import Dict
+            from telethon import TelegramClient
+            from telethon_guard import telethon_lock
+            class Bot:
+                def __init__(self, c: TelegramClient):
+                    self.c = c
+                async def hello(self):
+                    await self.c.send_message("me", "hi")
+            class Manager:
+                def __init__(self):
+                    self.clients: dict[str, TelegramClient] = {}
+                    self.bots: Dict[str, Bot] = {}
+                    self.raw = {}
+                def add(self, name):
+                    self.raw[name] = TelegramClient(name, 1, "x")
+                async def a(self, name):
+                    await self.clients[name].get_me()
+                    await self.clients.get(name).get_me()
+                    for c in self.clients.values():
+                        await c.get_me()
+                    await self.raw[name].get_me()
+                    await self.bots[name].hello()
+                    async with telethon_lock:
+                        await self.clients[name].get_me()
+                        await self.bots[name].hello()
+            clients = {}
+            def load(names):
+                for n in names:
+                    clients[n] = TelegramClient(n, 1, "x")
+            async def b(n, settings: dict[str, str], headers):
+                await clients[n].get_me()
+                await settings[n].upper()
+                headers["x"] = "y"
+                await headers["x"].send_message("not telethon")
+            """
+        },
+        [("mgr.py", "TG100", n) for n in (17, 18, 20, 21, 22, 31)],
     ),
     (
         "lookalikes-are-never-telethon",

@@ -11,7 +11,18 @@ import pytest
 from telethon import TelegramClient
 
 import telethon_guard
+from telethon_guard.guard import _reset_stats
 from telethon_guard.testing import FakeTelegram
+
+
+@pytest.fixture(autouse=True)
+def clean_guard_state() -> Iterator[None]:
+    """Every runtime test starts with zeroed counters and leaves no guard installed and no counts
+    behind: tests elsewhere (tests/integration) assert absolute numbers such as ``overlaps == 0``."""
+    _reset_stats()
+    yield
+    telethon_guard.uninstall()
+    _reset_stats()
 
 
 @pytest.fixture

@@ -495,3 +495,29 @@ async def test_user_get_state_request_is_a_user_action(
     assert isinstance(state, types.updates.State)
     assert stats().actions == before.actions + 1
     assert isinstance(state.date, datetime.datetime)
+
+
+async def test_reset_stats_zeroes_the_counters_and_forgets_logged_call_sites(
+    guard: Callable[..., None],
+    backend: FakeTelegram,
+    client: TelegramClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Order-independent tests elsewhere (tests/integration) assert absolute counts after calling it.
+    guard("warn")
+    with caplog.at_level(logging.WARNING, logger="telethon_guard"):
+        for _ in range(2):
+            await client.send_message("alice", "unguarded")  # <reset-site>
+            assert stats().unguarded > 0 and stats().actions > 0
+            _guard._reset_stats()
+            after = stats()
+            assert (after.actions, after.overlaps, after.unguarded, after.deadlocks) == (0, 0, 0, 0)
+            assert (after.timeouts, after.acquisitions, after.max_hold_s) == (0, 0, 0.0)
+            assert after.mode == "warn"  # the guard stays installed
+    logged = [r for r in caplog.records if line_of("reset-site") in r.getMessage()]
+    assert len(logged) == 2  # the call site was forgotten: logged again after the reset
+
+
+def test_each_runtime_test_starts_from_zero() -> None:
+    # The autouse fixture of tests/runtime/conftest.py: whatever ran before, nothing is left over.
+    assert stats() == telethon_guard.GuardStats()

@@ -208,27 +208,156 @@ async def test_iterators_reach_the_guard(
     assert "one" in texts and dialogs
 
 
+def png() -> bytes:
+    return b"\x89PNG" + bytes(64)
+
+
+def refuse_photo(request: Any) -> Any:
+    raise errors.PhotoInvalidError(request=request)
+
+
 @pytest.mark.parametrize("mode", ["strict", "serialize"])
-async def test_inline_results_uploaded_in_telethon_tasks_do_not_wait_for_the_holder(
+async def test_inline_answer_uploads_are_part_of_the_holders_action(
     mode: str, guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
 ) -> None:
     # InlineQuery.Event.answer() runs each awaitable result in a task of its own
-    # (events/inlinequery.py:243) and awaits them while the user holds the lock: as user actions
-    # they would be refused (strict) or deadlock on the lock (serialize).
+    # (events/inlinequery.py:243) and waits for them (:214) while the user holds the lock: as actions of
+    # their own they would be refused (strict) or deadlock on the lock (serialize).
     guard(mode)
     backend.answer(functions.upload.SaveFilePartRequest, lambda request: True)
+    photo = types.Photo(id=1, access_hash=2, file_reference=b"", date=None, sizes=[], dc_id=2)
+    backend.answer(
+        functions.messages.UploadMediaRequest, lambda request: types.MessageMediaPhoto(photo=photo)
+    )
+    results: list[Any] = []
 
-    def refuse(request: Any) -> Any:
-        raise errors.PhotoInvalidError(request=request)
+    def set_results(request: Any) -> bool:
+        results.extend(request.results)
+        return True
 
-    backend.answer(functions.messages.UploadMediaRequest, refuse)
+    backend.answer(functions.messages.SetInlineBotResultsRequest, set_results)
+    alice = await backend_user(client, "alice")
+    query = types.UpdateBotInlineQuery(query_id=1, user_id=alice.id, query="q", offset="")
+    event = events.InlineQuery.Event(query)
+    event._set_client(client)
+    before = stats()
+    backend.reset_stats()
+    async with telethon_lock, asyncio.timeout(5):
+        await event.answer([event.builder.photo(png()), event.builder.photo(png())])
+    assert sorted(r.name for r in backend.requests if not r.background) == [
+        "SaveFilePartRequest",
+        "SaveFilePartRequest",
+        "SetInlineBotResultsRequest",
+        "UploadMediaRequest",
+        "UploadMediaRequest",
+    ]
+    assert backend.max_in_flight == 2  # the two uploads, concurrently: one action all the same
+    assert len(results) == 2
+    after = stats()
+    assert after.unguarded == before.unguarded and after.overlaps == before.overlaps
+    assert after.deadlocks == before.deadlocks
+
+
+async def backend_user(client: TelegramClient, username: str) -> Any:
     async with telethon_lock:
-        upload = events.InlineQuery.Event._as_future(
-            InlineBuilder(client).photo(b"\x89PNG" + bytes(64))
-        )
-        with pytest.raises(errors.PhotoInvalidError):
-            await asyncio.wait_for(upload, 5)
-    assert [r.name for r in backend.requests][-2:] == ["SaveFilePartRequest", "UploadMediaRequest"]
+        return await client.get_entity(username)
+
+
+async def test_a_users_own_task_running_an_inline_builder_is_a_user_action(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    guard("strict")
+    backend.answer(functions.upload.SaveFilePartRequest, lambda request: True)
+    backend.answer(functions.messages.UploadMediaRequest, refuse_photo)
+    async with telethon_lock:
+        upload = asyncio.create_task(InlineBuilder(client).photo(png()), name="my-upload")
+        with pytest.raises(UnguardedCallError) as info:
+            await upload
+    assert "'my-upload'" in str(info.value)
+    assert "SaveFilePartRequest" not in [r.name for r in backend.requests]
+
+
+@pytest.mark.parametrize("mode", ["strict", "detect", "serialize"])
+@pytest.mark.parametrize("held", [True, False])
+async def test_edit_folder_resolves_entities_in_child_tasks_of_one_action(
+    mode: str, held: bool, guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    # edit_folder([...]) resolves every entity in a gather child (client/dialogs.py:390): two
+    # ResolveUsername requests of one action in flight at once, in tasks that are not the holder.
+    backend.add_user("bob")
+    backend.add_user("carol")
+    backend.latency = 0.001
+    backend.answer(
+        functions.folders.EditPeerFoldersRequest,
+        lambda request: types.Updates(updates=[], users=[], chats=[], date=None, seq=0),
+    )
+    guard(mode)
+    before = stats()
+    backend.reset_stats()
+    if held:
+        async with telethon_lock:
+            await client.edit_folder(["bob", "carol"], 1)
+    elif mode == "strict":
+        with pytest.raises(UnguardedCallError) as info:
+            await client.edit_folder(["bob", "carol"], 1)  # <edit-folder-unguarded>
+        # named after the action's own task and call site, not Telethon's child task
+        assert line_of("edit-folder-unguarded") in str(info.value)
+        assert repr(asyncio.current_task().get_name()) in str(info.value)  # type: ignore[union-attr]
+        return
+    else:
+        await client.edit_folder(["bob", "carol"], 1)
+    names = [r.name for r in backend.requests if not r.background]
+    assert names == ["ResolveUsernameRequest"] * 2 + ["EditPeerFoldersRequest"]
+    assert backend.max_in_flight == (1 if mode == "serialize" and not held else 2)
+    after = stats()
+    assert after.overlaps == before.overlaps and after.deadlocks == before.deadlocks
+    if held or mode != "serialize":
+        assert after.unguarded == before.unguarded
+    assert telethon_lock.owner is None
+
+
+def callback_event(client: TelegramClient, user: Any, query_id: int) -> Any:
+    peer = types.PeerUser(user.id)
+    query = types.UpdateBotCallbackQuery(
+        query_id=query_id, user_id=user.id, peer=peer, msg_id=5, chat_instance=0, data=b"x"
+    )
+    event = events.CallbackQuery.Event(query, peer, 5)
+    event._entities[user.id] = user  # as the update's users would
+    event._set_client(client)
+    return event
+
+
+async def test_callback_auto_answer_is_telethons_but_a_users_answer_task_is_not(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    answered: asyncio.Queue[int] = asyncio.Queue()
+
+    def answer(request: Any) -> bool:
+        answered.put_nowait(request.query_id)
+        return True
+
+    backend.answer(functions.messages.SetBotCallbackAnswerRequest, answer)
+    alice = await backend_user(client, "alice")
+    guard("strict")
+    seen: list[Any] = []
+    guard_module._add_listener(seen.append)
+    try:
+        # respond() spawns a task that answers the callback (events/callbackquery.py:280): Telethon's.
+        event = callback_event(client, alice, 1)
+        async with telethon_lock:
+            await event.respond("pong")
+        assert await asyncio.wait_for(answered.get(), 5) == 1
+        assert seen == []
+        # The user's own task running event.answer() does not hold the lock.
+        other = callback_event(client, alice, 2)
+        async with telethon_lock:
+            task = asyncio.create_task(other.answer(), name="my-answer")
+            with pytest.raises(UnguardedCallError, match="'my-answer'"):
+                await task
+    finally:
+        guard_module._remove_listener(seen.append)
+    assert answered.empty()
+    assert backend.sent_messages("alice") == ["pong"]
 
 
 # The abandoned client's tasks complain when they are collected on their closed loop: expected here.

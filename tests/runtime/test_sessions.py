@@ -384,7 +384,10 @@ def test_forked_child_does_not_hold_the_claim(tmp_path: Path) -> None:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
             try:
-                report = {"released": claim.released, "registry": len(sessions._registry)}
+                report: dict[str, object] = {
+                    "released": claim.released,
+                    "registry": len(sessions._registry),
+                }
                 try:
                     claim_session(path)
                     report["second"] = "claimed"
@@ -399,7 +402,7 @@ def test_forked_child_does_not_hold_the_claim(tmp_path: Path) -> None:
         os.waitpid(pid, 0)
         assert report["released"] is True and report["registry"] == 0
         # The child could not take it: the parent (this process) still holds the kernel lock...
-        assert f"PID {os.getpid()}" in report["second"]
+        assert f"PID {os.getpid()}" in str(report["second"])
         # ...and the child's exit (closing its inherited descriptor) did not release it.
         assert not claim.released
         assert not _kernel_lock_free(path)
