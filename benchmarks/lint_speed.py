@@ -259,8 +259,13 @@ def measure(corpus: Path, repeat: int, skip_fixit: bool) -> dict[str, Timing]:
     )
     results["telethon-guard cold, all cores"] = wall(tg("--no-cache", "."), corpus, repeat)
     shutil.rmtree(cache, ignore_errors=True)
-    wall(tg("."), corpus, 1)  # fill the cache
-    results["telethon-guard cached re-run"] = wall(tg("."), corpus, max(repeat, 3))
+    # Fill, then re-run at once: an edit of any lint_rules module in between (the cache is keyed
+    # by the linter's own code) would turn the re-run into a cold run, so retry a few times.
+    cached: Timing = (float("inf"), float("inf"))
+    for _ in range(3):
+        wall(tg("."), corpus, 1)
+        cached = min(cached, wall(tg("."), corpus, 1))
+    results["telethon-guard cached re-run"] = cached
     results["ruff check --select ASYNC --no-cache"] = wall(
         [str(BIN / "ruff"), "check", "--select", "ASYNC", "--no-cache", "--exit-zero", "."],
         corpus,

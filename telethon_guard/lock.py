@@ -33,7 +33,7 @@ import time
 import weakref
 from collections.abc import Callable, Coroutine
 from types import CodeType, FrameType, TracebackType
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from .errors import LockDeadlockError, LockTimeoutError, TelethonGuardError
 from .stats import COUNTERS
@@ -185,8 +185,8 @@ def _format_site(site: _Site | None) -> str:
     return f"{filename}:{line}"
 
 
-def _caller_site() -> str:
-    return _format_site(_site(sys._getframe(1)))
+def _caller_site(depth: int = 1) -> str:
+    return _format_site(_site(sys._getframe(depth)))
 
 
 def _task_name(task: asyncio.Task[Any] | None) -> str:
@@ -221,6 +221,19 @@ def _check_wait_timeout(wait_timeout: object) -> None:
             f"telethon_lock: wait_timeout must be >= 0 seconds (or None to wait as long as it "
             f"takes), not {wait_timeout!r}"
         )
+
+
+def _call_misuse(arg: object) -> TypeError:
+    if callable(arg):
+        return TypeError(
+            f"telethon_lock is not a decorator (got {getattr(arg, '__qualname__', arg)!r} at "
+            f"{_caller_site(2)}): decorate the function with @serialized "
+            "(`from telethon_guard import serialized`), or use `async with telethon_lock:` inside it."
+        )
+    return TypeError(
+        f"telethon_lock() takes its timeout by keyword (got {arg!r} at {_caller_site(2)}): "
+        f"`async with telethon_lock(wait_timeout={arg!r}):`."
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -281,7 +294,7 @@ def _as_completed_groups(waiting: dict[Any, Any]) -> dict[int, list[Any]]:
     groups: dict[int, list[Any]] = {}
     if _AS_COMPLETED_CALLBACK is None:  # pragma: no cover - another asyncio
         return groups
-    for task in waiting:
+    for task in list(waiting):  # another thread may queue meanwhile
         for callback in getattr(task, "_callbacks", None) or ():
             fn = callback[0] if isinstance(callback, tuple) else callback
             if getattr(fn, "__code__", None) is not _AS_COMPLETED_CALLBACK:
@@ -555,13 +568,22 @@ class TelethonLock:
             return
         self._release_outermost()
 
-    def __call__(
-        self, *, wait_timeout: float | None = None
-    ) -> contextlib.AbstractAsyncContextManager[None]:
-        """``async with telethon_lock(wait_timeout=2):`` -- the lock with a bounded wait."""
-        if wait_timeout is not None:
-            _check_wait_timeout(wait_timeout)
-        return _LockContext(self, wait_timeout)
+    if TYPE_CHECKING:
+
+        def __call__(
+            self, *, wait_timeout: float | None = None
+        ) -> contextlib.AbstractAsyncContextManager[None]:
+            """``async with telethon_lock(wait_timeout=2):`` -- the lock with a bounded wait."""
+
+    else:
+
+        def __call__(self, *misuse, wait_timeout=None):
+            """``async with telethon_lock(wait_timeout=2):`` -- the lock with a bounded wait."""
+            if misuse:
+                raise _call_misuse(misuse[0])
+            if wait_timeout is not None:
+                _check_wait_timeout(wait_timeout)
+            return _LockContext(self, wait_timeout)
 
     async def __aenter__(self) -> None:
         # acquire()'s fast path, inlined (this is the hot path of every guarded Telethon action).

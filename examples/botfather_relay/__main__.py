@@ -2,7 +2,7 @@
 
 One process, one worker, no reload: the session file belongs to exactly one process (the guard
 refuses anything else). Stop it with Ctrl-C or SIGTERM: the lifespan disconnects, which saves the
-session and releases it for the next process.
+session, and releases its claim for the next process.
 
 ``python -m examples.botfather_relay demo [--requests N]`` serves the relay offline on a free port,
 fires concurrent mixed requests at it, prints what happened and the guard's statistics, and stops.

@@ -5,11 +5,17 @@ Endpoints:
 * ``POST /messages`` ``{"text": ...}`` -- send to @BotFather; returns the sent message's id.
 * ``GET /replies?limit=N`` (1..100) -- BotFather's latest messages to us.
 * ``POST /bots`` ``{"name": ..., "username": ...}`` -- the ``/newbot`` conversation; returns the token.
-* ``GET /health`` -- the guard's ``stats()`` and who owns the session.
+* ``GET /health`` -- the guard's ``stats()``, lock waits, and who owns the session file.
 * ``GET /debug/backend`` -- offline only: the fake backend's request log summary (never online).
 
-Nothing Telethon happens at import: the client is built in the lifespan, after ``install()`` (which
-refuses ``--reload`` and several workers), and is disconnected -- releasing the session -- on shutdown.
+Errors are JSON ``{"error": ..., "message": ...}``, never a traceback: 422 invalid request, 409
+BotFather refused a ``/newbot`` step (its ``reply`` included), 429 FloodWait (with ``Retry-After``),
+502 any other Telegram error, 503 Telegram unreachable, 504 BotFather silent or the request over
+``RELAY_REQUEST_TIMEOUT``, 500 only for a violation the guard caught (a bug in this service).
+
+Nothing Telethon happens at import. The lifespan installs the guard (which refuses ``--reload`` and
+several workers), claims the session file for this process, builds the one client and connects; on
+shutdown it disconnects (Telethon saves the session) and releases the claim for the next process.
 """
 
 from __future__ import annotations

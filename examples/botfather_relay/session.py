@@ -80,7 +80,8 @@ def open_client(settings: Settings) -> tuple[TelegramClient, Any]:
     """Build the relay's client, not yet connected, and the offline backend (``None`` online).
 
     The only place the relay constructs a ``TelegramClient``; call it once per process (the lifespan,
-    or ``login``). Under ``telethon_guard.install()`` construction claims the session file.
+    or ``login``), with the session file claimed: the lifespan holds ``claim_session()``, and under
+    ``telethon_guard.install()`` constructing the client claims it too.
     """
     if settings.offline:
         from telethon_guard.testing import FakeTelegram
@@ -140,7 +141,7 @@ class BotFatherSession:
             await self.client.get_input_entity(self.bot)
 
     async def close(self) -> None:
-        """Disconnect after the action in progress; the session is saved and released."""
+        """Disconnect once the action in progress is over; Telethon saves the session file."""
         async with telethon_lock:
             await self.client.disconnect()
 

@@ -43,6 +43,12 @@ Decisions (documented in the rule docs too):
   ``@with_lock(...)``) makes the decorated function's body hold the lock.
 * A bound Telethon method passed uncalled to ``start_soon``/``to_thread``/``run_in_executor``/
   ``call_soon``... runs later in another task or thread: reported like a spawned coroutine.
+* A project context manager that yields holding the lock (``@asynccontextmanager async def tg():
+  async with telethon_lock: yield client``) holds it for ``async with tg():``.
+* Containers of clients (multi-account services) are followed: annotations (``dict[str,
+  TelegramClient]``, ``list[Bot]``) and ``clients[key] = TelegramClient(...)`` assignments make
+  ``clients[k]``, ``clients.get(k)`` and ``for c in clients.values()`` clients; album events'
+  ``event.messages`` and items of ``get_messages()``/``get_dialogs()`` results are messages/dialogs.
 """
 
 from __future__ import annotations
@@ -128,6 +134,8 @@ class CallSite:
     fix: Fix | None
     # Locks passed as arguments: (position or -1, keyword or None, lock state), for parameter locks.
     lock_args: tuple[tuple[int, str | None, LockState], ...] = ()
+    # Functions passed as arguments: (position or -1, keyword or None, qualified name)
+    func_args: tuple[tuple[int, str | None, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,8 @@ class ModuleFacts:
     # Decorators whose wrapper calls the decorated function under the telethon lock (and their
     # enclosing decorator factories): `def locked(fn): async def w(*a): async with lock: ...`
     lock_wrappers: dict[str, LockState] = field(default_factory=dict)  # decorator -> lock held
+    # Functions calling one of their parameters under a lock: function -> (index, name, lock)
+    lock_runners: dict[str, tuple[int, str, LockState]] = field(default_factory=dict)
     # Context-manager functions that yield holding a lock: function -> lock held
     lock_yielders: dict[str, LockState] = field(default_factory=dict)
     # `container[key] = value` of module globals ("q:pkg.mod.NAME") and attributes ("a:Class.attr")
@@ -384,6 +394,7 @@ class _Analyzer:
         self.event_handlers: set[CSTNode] = set()
         self.event_funcs: set[str] = set()
         self.lock_wrappers: dict[str, LockState] = {}
+        self.lock_runners: dict[str, tuple[int, str, LockState]] = {}
         self.lock_yielders: dict[str, LockState] = {}
         self.item_assigns: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
         self.route_handlers: set[CSTNode] = set()
@@ -475,6 +486,9 @@ class _Analyzer:
                 if lock is not None and lock.kind in ("telethon", "other", "param", "maybe"):
                     held = (lock.kind, lock.ident, self._code(acquired))
                     held_ident = lock.ident
+                    if ctx.func is not None and ctx.func.endswith(".__aenter__"):
+                        # A class whose `__aenter__` acquires the lock: `async with Cls():` holds it.
+                        self.lock_yielders.setdefault(ctx.func.rpartition(".")[0], held)
                 continue
             if held is not None and self._releases(stmt, held_ident):
                 self._visit(stmt, c)
@@ -697,7 +711,17 @@ class _Analyzer:
         if found is None or len(found[1]) != 1 or found[1][0].kind != "param":
             return
         owner: Scope | None = found[0]
-        if owner is None or owner is scope.enclosing_function() or owner.kind != "function":
+        if owner is None or owner.kind != "function":
+            return
+        if owner is scope.enclosing_function():
+            # `async def run_locked(job): async with telethon_lock: await job()`: a function
+            # passed as `job` runs holding the lock.
+            fn = owner.node
+            if isinstance(fn, cst.FunctionDef):
+                positional = [*fn.params.posonly_params, *fn.params.params]
+                param = found[1][0].node
+                index = next((i for i, p in enumerate(positional) if p is param), -1)
+                self.lock_runners.setdefault(owner.qualname, (index, func.value, lock))
             return
         while owner is not None and owner.kind == "function":
             # The decorator, and any factory around it.
@@ -893,6 +917,33 @@ class _Analyzer:
         positional = [*fn.params.posonly_params, *fn.params.params]
         index = next((i for i, p in enumerate(positional) if p is b.node), -1)
         return _RawLock("param", f"{defining.qualname}#{index}#{expr.value}", expr, func)
+
+    def _func_args(self, call: cst.Call) -> tuple[tuple[int, str | None, str], ...]:
+        """Project functions passed (uncalled) to ``call``: callbacks a lock runner may run."""
+        out: list[tuple[int, str | None, str]] = []
+        for i, arg in enumerate(call.args):
+            if arg.star:
+                break
+            v = arg.value
+            q: str | None = None
+            if isinstance(v, cst.Name):
+                found = self.names.lookup(v.value, self.names.scope_of(v))
+                if (
+                    found is not None
+                    and len(found[1]) == 1
+                    and found[1][0].kind in ("def", "import")
+                ):
+                    q = found[1][0].target
+            elif isinstance(v, cst.Attribute):
+                owner = self.desc(v.value)
+                if owner is not None and owner[0] == "inst":
+                    q = f"{owner[1]}.{v.attr.value}"  # `self.job`
+                elif owner is not None and owner[0] in ("qual", "class"):
+                    q = f"{owner[1]}.{v.attr.value}"
+            if q is not None:
+                kw = arg.keyword.value if arg.keyword else None
+                out.append((-1 if kw else i, kw, q))
+        return tuple(out)
 
     def _lock_args(
         self, call: cst.Call, ctx: _Ctx
@@ -1298,6 +1349,7 @@ class _Analyzer:
                     pos=_pos(ranges[rc.call]) if unlocked else None,
                     fix=fix,
                     lock_args=self._lock_args(rc.call, rc.ctx) if rc.call.args else (),
+                    func_args=self._func_args(rc.call) if rc.call.args else (),
                 )
             )
         for lk in self.locks:
@@ -1315,6 +1367,7 @@ class _Analyzer:
         facts.refs = frozenset(self.refs)
         facts.event_funcs = frozenset(self.event_funcs)
         facts.lock_wrappers = dict(self.lock_wrappers)
+        facts.lock_runners = dict(self.lock_runners)
         facts.lock_yielders = dict(self.lock_yielders)
         for container, value in self.item_assigns:
             owner = self._container(container, None)
@@ -1737,6 +1790,26 @@ class _Project:
             for d in (self.canon(x) for x in ff.decorators)
             if d in wrappers
         }
+        runners = {
+            self.canon(q): (index, name)
+            for m in self.mods
+            for q, (index, name, held) in m.lock_runners.items()
+            if (self.resolve_lock(held) or ("",))[0] == "telethon"
+        }
+        if runners:
+            for m in self.mods:
+                for c in m.calls:
+                    if not c.func_args:
+                        continue
+                    runner = self.target_of(c)
+                    if runner not in runners:
+                        continue
+                    index, name = runners[runner]
+                    held_by = self.funcs.get(runner)
+                    offset = 1 if held_by is not None and held_by[0].cls is not None else 0
+                    for at, kw, q in c.func_args:
+                        if kw == name or (kw is None and index >= 0 and at + offset == index):
+                            self.lock_decorated.setdefault(self.canon(q), f"{runner}:runner")
         self.mods = [
             replace(
                 m,

@@ -297,3 +297,18 @@ async def test_as_completed_is_no_deadlock_while_another_member_can_finish() -> 
     assert results[0] == "io"
     assert isinstance(results[1], LockDeadlockError)
     assert "'needs-lock'" in str(results[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# Misuse gets a message that says what to write instead
+# --------------------------------------------------------------------------------------------------
+
+
+def test_using_the_lock_as_a_decorator_points_to_serialized() -> None:
+    async def send() -> None:
+        return None
+
+    with pytest.raises(TypeError, match=r"not a decorator .*'.*send'.*@serialized"):
+        telethon_lock(send)  # type: ignore[call-arg, arg-type]
+    with pytest.raises(TypeError, match=r"by keyword .*wait_timeout=5"):
+        telethon_lock(5)  # type: ignore[call-arg]
