@@ -233,6 +233,61 @@ LOCK_FORM_CASES = [
         [("app.py", "TG100", 8), ("app.py", "TG100", 12), ("app.py", "TG100", 13)],
     ),
     (
+        "class-whose-aenter-acquires-the-lock",
+        {
+            "tgcm.py": """
+            from telethon import TelegramClient
+            from telethon_guard import telethon_lock
+            client = TelegramClient("s", 1, "x")
+            class Telegram:
+                async def __aenter__(self):
+                    await telethon_lock.acquire()
+                    return client
+                async def __aexit__(self, *exc):
+                    telethon_lock.release()
+            """,
+            "app.py": """
+            from tgcm import Telegram, client
+            async def f():
+                async with Telegram():
+                    await client.get_me()
+                await client.get_me()
+            """,
+        },
+        [("app.py", "TG100", 5)],
+    ),
+    (
+        "functions-run-by-a-lock-runner",
+        {
+            "runner.py": """
+            from telethon_guard import telethon_lock
+            async def run_locked(job, *args):
+                async with telethon_lock:
+                    return await job(*args)
+            class Worker:
+                async def submit(self, job):
+                    async with telethon_lock:
+                        return await job()
+            """,
+            "app.py": """
+            from telethon import TelegramClient
+            from runner import Worker, run_locked
+            client = TelegramClient("s", 1, "x")
+            async def send(text):
+                await client.send_message("me", text)
+            async def ping():
+                await client.get_me()
+            async def unsafe():
+                await client.get_me()
+            async def route(w: Worker, scheduler):
+                await run_locked(send, "x")
+                await w.submit(job=ping)
+                scheduler.add_job(unsafe)
+            """,
+        },
+        [("app.py", "TG100", 8)],
+    ),
+    (
         "lock-parameter-resolved-from-callers",
         {
             "bot.py": """
