@@ -66,11 +66,16 @@ PARALLEL_MIN_FILES = 8
 #: Bracket depth beyond which libcst's native parser may overflow its stack.
 _MAX_SAFE_DEPTH = 150
 
-_IMPORT = re.compile(
-    rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]*([^\n#;]*)|import[ \t]+([^\n#;]+))",
-    re.MULTILINE,
+#: Whitespace inside a statement: blanks and backslash continuations.
+_BLANK = rb"(?:[ \t]|\\\r?\n)"
+_FROM_IMPORT = re.compile(
+    rb"\bfrom" + _BLANK + rb"+(\.*)" + _BLANK + rb"*([\w.\x80-\xff]*?)" + _BLANK + rb"*\bimport\b"
 )
-_WORD = re.compile(rb"[A-Za-z_][\w.]*")
+_PLAIN_IMPORT = re.compile(rb"\bimport\b")
+_TAIL = re.compile(rb"" + _BLANK + rb"*(?:\(([^)]*)|((?:[^\r\n\\;#]|\\\r?\n|\\)*))")
+_COMMENT = re.compile(rb"#[^\r\n]*")
+#: A dotted name (non-ASCII identifiers are bytes >= 0x80 in UTF-8).
+_WORD = re.compile(rb"[A-Za-z_\x80-\xff][\w.\x80-\xff]*")
 _SHEBANG = re.compile(rb"#![^\n]*\bpython[\d.]*\b")
 
 
@@ -474,35 +479,54 @@ def module_name_of(abspath: str, has_init: Callable[[str], bool]) -> tuple[str, 
     return ".".join(parts), is_package
 
 
+def _statement_tail(data: bytes, start: int) -> bytes:
+    """What an import statement imports, from ``start`` (just after ``import``): a parenthesised
+    list over lines, else the rest of the logical line up to a ``;`` or ``#``; comments dropped."""
+    m = _TAIL.match(data, start)
+    if m is None:  # pragma: no cover - the pattern matches the empty string
+        return b""
+    tail = m.group(1) if m.group(1) is not None else m.group(2)
+    return _COMMENT.sub(b"", tail) if b"#" in tail else tail
+
+
 def _imports(data: bytes, module_name: str, is_package: bool) -> tuple[list[str], list[str]]:
-    """(modules imported by ``from X import``, full names imported): a cheap over-approximation."""
-    froms: list[str] = []
-    names: list[str] = []
+    """(modules a file may read names from, dotted names of its plain ``import X.Y``).
+
+    A cheap over-approximation from the raw bytes: every ``from X import a, b`` gives ``X``,
+    ``X.a`` and ``X.b`` (relative imports resolved against ``module_name``), every ``import X.Y``
+    gives ``X`` and ``X.Y``. Imports anywhere count (inside functions, after ``;`` or ``:``, over
+    parenthesised or continued lines); a match inside a string or comment only adds a module.
+    """
+    targets: list[str] = []
+    plain: list[str] = []
     package = module_name if is_package else module_name.rpartition(".")[0]
-    for m in _IMPORT.finditer(data):
-        dots, base, imported, plain = m.groups()
-        if plain is not None:
-            for piece in plain.split(b","):
-                w = _WORD.match(piece.strip())
-                if w:
-                    names.append(w.group().decode("ascii", "replace"))
-            continue
-        base_s = base.decode("ascii", "replace")
+    from_keywords: set[int] = set()
+    for m in _FROM_IMPORT.finditer(data):
+        dots, base = m.group(1), m.group(2).decode("ascii", "replace")
+        from_keywords.add(m.end() - len(b"import"))
         if dots:
             parts = package.split(".") if package else []
             up = len(dots) - 1
             parts = parts[: len(parts) - up] if up <= len(parts) else []
-            base_s = ".".join([*parts, base_s] if base_s else parts)
-        if not base_s:
+            base = ".".join([*parts, base] if base else parts)
+        if not base:
             continue
-        froms.append(base_s)
-        for piece in (
-            imported.replace(b"(", b" ").replace(b")", b" ").replace(b"\\", b" ").split(b",")
-        ):
-            w = _WORD.match(piece.strip())
+        targets.append(base)
+        for piece in _statement_tail(data, m.end()).split(b","):
+            w = _WORD.match(piece.strip(b" \t\\\r\n"))
             if w and w.group() != b"as":
-                names.append(f"{base_s}.{w.group().decode('ascii', 'replace')}")
-    return froms, names
+                targets.append(f"{base}.{w.group().decode('ascii', 'replace')}")
+    for m in _PLAIN_IMPORT.finditer(data):
+        if m.start() in from_keywords:
+            continue
+        for piece in _statement_tail(data, m.end()).split(b","):
+            w = _WORD.match(piece.strip(b" \t\\\r\n"))
+            if w:
+                name = w.group().decode("ascii", "replace").strip(".")
+                if name:
+                    plain.append(name)
+                    targets.extend(_prefixes(name))
+    return targets, plain
 
 
 def _prefixes(name: str) -> Iterable[str]:
@@ -511,29 +535,103 @@ def _prefixes(name: str) -> Iterable[str]:
         yield ".".join(parts[:n])
 
 
-def _add_module(name: str, exact: set[str], parents: set[str]) -> None:
-    if name:
-        exact.add(name)
-        parents.update(list(_prefixes(name))[:-1])
+def _suffixes(name: str) -> Iterable[str]:
+    parts = name.split(".")
+    for n in range(len(parts)):
+        yield ".".join(parts[n:])
+
+
+class _ImportGraph:
+    """Which project files a file may import (over-approximated), and the reverse.
+
+    A module name matches a file whose dotted name is that name or ends with ``.`` + it: rules
+    resolve names by the same suffix match (a script directory without ``__init__.py`` imports
+    ``config`` while the engine names the file ``examples.relay.config``).
+    """
+
+    def __init__(self, files: Sequence[tuple[str, bytes, str, bool]]) -> None:
+        self.files = files
+        self.by_suffix: dict[str, list[int]] = {}
+        self.by_package_suffix: dict[str, list[int]] = {}  # `import app` may reach app.clients
+        for i, (_, _, name, _) in enumerate(files):
+            if not name:
+                continue
+            for s in _suffixes(name):
+                self.by_suffix.setdefault(s, []).append(i)
+            for p in list(_prefixes(name))[:-1]:
+                for s in _suffixes(p):
+                    self.by_package_suffix.setdefault(s, []).append(i)
+        self._imported: dict[int, frozenset[int]] = {}
+        self._importers: list[list[int]] | None = None
+
+    def _edges(self, i: int) -> tuple[frozenset[int], frozenset[int]]:
+        _, data, name, is_package = self.files[i]
+        targets, plain = _imports(data, name, is_package)
+        down = {j for t in targets for j in self.by_suffix.get(t, ())}
+        down.discard(i)
+        up = set(down)
+        for p in plain:
+            up.update(self.by_package_suffix.get(p, ()))
+        up.discard(i)
+        return frozenset(down), frozenset(up)
+
+    def imported(self, i: int) -> frozenset[int]:
+        """Files whose names file ``i`` may read (what it imports)."""
+        if i not in self._imported:
+            self._imported[i] = self._edges(i)[0]
+        return self._imported[i]
+
+    def importers(self, j: int) -> list[int]:
+        """Files that may import file ``j`` (or, through ``import pkg``, read it as ``pkg.mod``)."""
+        if self._importers is None:
+            self._importers = [[] for _ in self.files]
+            for i in range(len(self.files)):
+                down, up = self._edges(i)
+                self._imported[i] = down
+                for j2 in up:
+                    self._importers[j2].append(i)
+        return self._importers[j]
+
+    @staticmethod
+    def closure(start: set[int], step: Callable[[int], Iterable[int]]) -> set[int]:
+        seen = set(start)
+        todo = list(start)
+        while todo:
+            for j in step(todo.pop()):
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        return seen
 
 
 def select_relevant(
     files: Sequence[tuple[str, bytes, str, bool]],
     keyword_sets: Sequence[tuple[bytes, ...] | None],
     follow_imports: Sequence[bool] | None = None,
+    follow_imported: Sequence[bool] | None = None,
 ) -> list[tuple[int, ...]]:
     """For each Python file ``(display, data, module_name, is_package)``, the families it matters to.
 
     ``keyword_sets[k]`` is family ``k``'s keywords: None means every file matters to it, ``()``
-    that it analyses no Python. A file matters to a family if its bytes contain one of the
-    family's keywords, or it imports a project module that matters to the family (transitively,
-    to a fixpoint) unless ``follow_imports[k]`` is False. A suppression naming a TG code makes a file matter to every family (bare
-    ``# noqa`` comments cannot produce TG001 and suppress nothing in files that do not matter).
+    that it analyses no Python. For a family, a file matters if
+
+    1. its bytes contain one of the family's keywords (its *seeds*), or a suppression naming a TG
+       code (bare ``# noqa`` comments cannot produce TG001 and suppress nothing elsewhere);
+    2. unless ``follow_imports[k]`` is False: it imports a file that matters, transitively -- it
+       may call a helper, subclass a client class or use a client defined there;
+    3. unless ``follow_imported[k]`` is False: a file that matters imports it, transitively -- it
+       may define the constants, locks or clients a file that matters reads.
+
+    Why nothing else can matter: a family's local findings need its keywords (its promise), and
+    its project findings come from facts; a fact of file F changes a finding only if a finding's
+    file reads a name from F (3) or F reads a name from a file that matters (2). Names cross files
+    only through imports, which :func:`_imports` over-approximates and which match file names by
+    suffix exactly as the rules' constant tables do.
     """
     n_files = len(files)
     relevant: list[set[int]] = [set() for _ in range(n_files)]
     marked = [has_tg_markers(data) for _, data, _, _ in files]
-    imports: dict[int, tuple[list[str], list[str]]] = {}
+    graph: _ImportGraph | None = None
     for k, keywords in enumerate(keyword_sets):
         if keywords is None:
             for i in range(n_files):
@@ -546,27 +644,15 @@ def select_relevant(
             for i, (_, data, _, _) in enumerate(files)
             if marked[i] or any(w in data for w in keywords)
         }
-        pending = set(range(n_files)) - chosen
-        exact: set[str] = set()
-        parents: set[str] = set()
-
-        for i in chosen:
-            _add_module(files[i][2], exact, parents)
-        changed = follow_imports is None or follow_imports[k]
-        while changed and pending and exact:
-            changed = False
-            for i in sorted(pending):
-                if i not in imports:
-                    imports[i] = _imports(files[i][1], files[i][2], files[i][3])
-                froms, names = imports[i]
-                hit = any(any(p in exact for p in _prefixes(f)) for f in froms) or any(
-                    n in parents or any(p in exact for p in _prefixes(n)) for n in names
-                )
-                if hit:
-                    pending.discard(i)
-                    chosen.add(i)
-                    _add_module(files[i][2], exact, parents)
-                    changed = True
+        up = follow_imports is None or follow_imports[k]
+        down = follow_imported is None or follow_imported[k]
+        if chosen and len(chosen) < n_files and (up or down):
+            if graph is None:
+                graph = _ImportGraph(files)
+            if up:
+                chosen = graph.closure(chosen, graph.importers)
+            if down:
+                chosen = graph.closure(chosen, graph.imported)
         for i in chosen:
             relevant[i].add(k)
     for i in range(n_files):
@@ -795,6 +881,7 @@ def _run_uncached(
         [(c.display, data, name, pkg) for c, data, name, pkg in python],
         keyword_sets(families, config, prefilter),
         [family.follow_imports for family in families],
+        [family.follow_imported for family in families],
     )
     for (c, data, name, pkg), which in zip(python, relevant, strict=True):
         if which:

@@ -131,10 +131,10 @@ async def _demo(requests: int) -> int:
         )
         try:
             ok, lines = await _fire(url, requests)
+            print("\n".join(lines), flush=True)
         finally:
             server.should_exit = True
             await serving
-    print("\n".join(lines))
     session = os.environ["RELAY_SESSION"]
     with contextlib.closing(sqlite3.connect(session)) as db:
         check = db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -133,12 +133,17 @@ class Family:
     rules: ClassVar[tuple[type[Rule], ...]] = ()
     #: Byte strings of which at least one must occur in a Python file for it to matter to this family.
     #: The engine skips a file none of whose families' keywords occur, unless it imports a project
-    #: module that matters (transitively). Empty: every Python file matters.
+    #: module that matters or a module that matters imports it (transitively; see
+    #: ``follow_imports`` and ``follow_imported``). Empty: every Python file matters.
     keywords: ClassVar[tuple[bytes, ...]] = ()
     #: Whether a file that imports a project module mattering to this family matters too
     #: (transitively). Leave True when facts flow through imports (helpers, clients, constants
     #: defined elsewhere); False when a file can only matter through its own keywords.
     follow_imports: ClassVar[bool] = True
+    #: Whether a project module imported by a file that matters to this family matters too
+    #: (transitively). Leave True when the family reads facts a relevant module takes from the
+    #: modules it imports (constants, lock or client definitions); False when it never does.
+    follow_imported: ClassVar[bool] = True
 
     def check_module(self, module: PythonModule) -> FileResult:
         """Analyse one Python module. Runs in a worker process; result is cached."""

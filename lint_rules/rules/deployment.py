@@ -1618,6 +1618,9 @@ class DeploymentFamily(Family):
         b"reload",
         b"RELOAD",
     )
+    # Facts flow one way: a server call or config module reads constants from the modules it
+    # imports (`workers=settings.WORKERS`); nothing of a module that merely imports one matters.
+    follow_imports = False
 
     def check_module(self, module: PythonModule) -> FileResult:
         return _PythonScan(module).run()

@@ -934,7 +934,7 @@ class _Analyzer:
                     and found[1][0].kind in ("def", "import")
                 ):
                     q = found[1][0].target
-            elif isinstance(v, cst.Attribute):
+            elif isinstance(v, cst.Attribute) and isinstance(v.value, cst.Name):
                 owner = self.desc(v.value)
                 if owner is not None and owner[0] == "inst":
                     q = f"{owner[1]}.{v.attr.value}"  # `self.job`

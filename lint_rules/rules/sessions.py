@@ -1237,9 +1237,11 @@ def _normalise(value: str) -> str:
 
 class SessionsFamily(Family):
     rules = (SharedSession, ClientPerCall)
-    # SESSION/session: a configuration module holding the session constant other modules import
-    # (`SESSION = "relay"`, `session_name: str = "relay"`).
-    keywords = (b"TelegramClient", b"telethon", b"SESSION", b"session")
+    # Every construction names TelegramClient or imports telethon, or calls a project subclass or
+    # factory defined in a module that does (the engine follows importers). A configuration module
+    # holding the session constant (`NAME = "relay"`) matters because a module that matters
+    # imports it (the engine follows imported modules): no keyword of its own is needed.
+    keywords = (b"TelegramClient", b"telethon")
 
     def check_module(self, module: PythonModule) -> FileResult:
         return _Scan(module).run()

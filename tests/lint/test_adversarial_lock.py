@@ -285,7 +285,7 @@ LOCK_FORM_CASES = [
                 scheduler.add_job(unsafe)
             """,
         },
-        [("app.py", "TG100", 8)],
+        [("app.py", "TG100", 9)],
     ),
     (
         "lock-parameter-resolved-from-callers",
