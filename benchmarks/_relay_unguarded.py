@@ -23,12 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class NoLock:
-    """Stands in for ``telethon_lock``: serialises nothing, holds nothing."""
-
-    owner = None
-
-    def locked(self) -> bool:
-        return False
+    """Stands in for ``telethon_lock`` in ``async with``: serialises nothing."""
 
     async def __aenter__(self) -> None:
         return None

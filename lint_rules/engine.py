@@ -1036,8 +1036,8 @@ def lint_source(
 ) -> list[Finding]:
     """Lint one source as if it were the file ``path`` (display path; it need not exist).
 
-    Python unless ``path`` is a deployment file a family wants (``Dockerfile``, ``Procfile``...).
-    Raises :class:`LintError` if a rule failed internally.
+    Python unless ``path`` is a deployment file a family wants (``Dockerfile``, ``Procfile``...);
+    the default ``"<stdin>"`` and other ``<...>`` pseudo paths are Python. Raises :class:`LintError` if a rule failed internally.
     """
     result = lint_source_result(source, path, config, families=families, module_name=module_name)
     if result.internal:
@@ -1061,7 +1061,13 @@ def lint_source_result(
     root = config.root or os.getcwd()
     rel = _relpath(os.path.abspath(path), root) if not path.startswith("<") else display
     wanted: tuple[int, ...] = ()
-    if not display.endswith(PYTHON_SUFFIXES):
+    # A pseudo path ("<stdin>", "<string>") names no file type: the source is Python, as is an
+    # extensionless name whose first line is a Python shebang (as for files on disk).
+    if not (
+        display.endswith(PYTHON_SUFFIXES)
+        or display.startswith("<")
+        or ("." not in os.path.basename(display) and _SHEBANG.match(data[:200]))
+    ):
         wanted = tuple(i for i, f in enumerate(fams) if f.wants_text_file(rel, config))
     if wanted:
         item = WorkItem("text", display, rel, "", False, data, wanted)

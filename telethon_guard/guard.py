@@ -117,8 +117,9 @@ def install(
     Args:
         mode: ``"strict"`` (default) -- a user action by a task that does not hold
             :data:`~telethon_guard.telethon_lock` raises :class:`~telethon_guard.UnguardedCallError`
-            (a task spawned by the holder does not hold it), and two user actions in flight at once
-            raise :class:`~telethon_guard.TelethonOverlapError`.
+            (a task the holder spawns itself does not hold it; a task Telethon spawns and awaits
+            for the holder's action -- ``edit_folder([...])``, inline-query answers -- does), and
+            two user actions in flight at once raise :class:`~telethon_guard.TelethonOverlapError`.
             ``"detect"`` -- only overlaps raise; the message names both tasks and where each entered.
             ``"serialize"`` -- an unguarded user action takes ``telethon_lock`` itself for the
             duration of the action, so actions never overlap (the production safety net).
@@ -297,7 +298,7 @@ def _load_telethon_codes() -> None:
     the public methods on ``TelegramClient`` itself, telethon/sync.py:29-43) do not hide them.
     """
     global _dispatch_codes, _dispatch_background_callees, _detached_spawners
-    global _telethon_prefix, _internal_prefixes, _passthrough_prefixes
+    global _telethon_prefix, _internal_prefixes, _passthrough_prefixes, _sync_file
     import telethon
     from telethon.client.auth import AuthMethods
     from telethon.client.chats import _ChatAction
@@ -349,6 +350,7 @@ def _load_telethon_codes() -> None:
         }
     )
     _telethon_prefix = os.path.dirname(os.path.abspath(telethon.__file__ or "")) + os.sep
+    _sync_file = _telethon_prefix + "sync.py"
     _passthrough_prefixes = (
         os.path.dirname(os.path.abspath(asyncio.__file__ or "")) + os.sep,
         os.path.abspath(contextlib.__file__ or ""),
@@ -377,6 +379,7 @@ _dispatch_codes: frozenset[CodeType] = frozenset()
 _dispatch_background_callees: frozenset[CodeType] = frozenset()
 _detached_spawners: dict[CodeType, frozenset[CodeType]] = {}
 _telethon_prefix = "\0"  # set at install time
+_sync_file = "\0"
 _passthrough_prefixes: tuple[str, ...] = ()
 _internal_prefixes: tuple[str, ...] = ()
 _code_kinds: dict[CodeType, int] = {}
@@ -580,6 +583,9 @@ def _site(
         for frame in _chain_frames(owner):
             if _is_user_code(frame.f_code):
                 return f"{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
+    caller = _sync_caller(task)
+    if caller is not None:
+        return f"{_short(caller.f_code.co_filename)}:{caller.f_lineno} {_SYNC_CALL}"
     coro: Any = task.get_coro() if task is not None else None
     code = getattr(coro, "cr_code", None)
     if code is not None:
@@ -590,13 +596,42 @@ def _site(
     return "<unknown site>"
 
 
+_SYNC_CALL = "(a blocking telethon.sync call)"
+
+
+def _sync_caller(task: asyncio.Task[Any] | None) -> FrameType | None:
+    """For the running task of a blocking ``telethon.sync`` call (it runs the
+    coroutine with ``loop.run_until_complete``, telethon/sync.py:29-39), the user frame that made the call: past the task's
+    root lie the frames running the loop, then sync.py's wrapper, then the caller."""
+    frame = getattr(task.get_coro(), "cr_frame", None) if task is not None else None
+    seen_sync = False
+    while frame is not None:
+        code = frame.f_code
+        if seen_sync and _is_user_code(code):
+            return frame
+        if code.co_filename == _sync_file:
+            seen_sync = True
+        frame = frame.f_back
+    return None
+
+
+_short_names: dict[tuple[str, str], str] = {}
+
+
 def _short(filename: str) -> str:
-    """``filename`` relative to the working directory when it lies inside it."""
-    try:
-        relative = os.path.relpath(filename)
-    except ValueError:  # another drive (Windows)
-        return filename
-    return filename if relative.startswith("..") else relative
+    """``filename`` relative to the working directory when it lies inside it (cached: warn mode
+    formats the site of every unguarded call to look it up among the logged ones)."""
+    key = (filename, os.getcwd())
+    short = _short_names.get(key)
+    if short is None:
+        try:
+            relative = os.path.relpath(filename)
+        except ValueError:  # another drive (Windows)
+            relative = ".."
+        short = filename if relative.startswith("..") else relative
+        if len(_short_names) < 4096:
+            _short_names[key] = short
+    return short
 
 
 def _task_name(task: asyncio.Task[Any] | None) -> str:
@@ -656,12 +691,22 @@ def _unguarded(
         held = f"telethon_lock is held by task {holder!r} (acquired at {holder_site})"
         if waiting:
             held += f", {waiting} task(s) waiting"
+    if site.endswith(_SYNC_CALL):
+        hint = (
+            "A blocking telethon.sync script cannot hold the lock around a call: "
+            "install(mode='serialize') (or TELETHON_GUARD_MODE=serialize) makes every such call take "
+            "telethon_lock itself, or run the calls in a coroutine under the lock with "
+            "client.loop.run_until_complete(...)."
+        )
+    else:
+        hint = (
+            "A task created by the holder (create_task, gather, TaskGroup, and asyncio.wait_for "
+            "before Python 3.12) does not hold the lock: await the call in the holder's own task "
+            "(for a timeout, `async with asyncio.timeout(...)` on Python 3.11+)."
+        )
     message = (
         f"Unguarded Telethon action: task {_task_desc(task, owner)} sent {_request_name(request)} "
-        f"at {site} (PID {os.getpid()}) without holding telethon_lock; {held}. {_FIX}. "
-        "A task created by the holder (create_task, gather, TaskGroup, and asyncio.wait_for before "
-        "Python 3.12) does not hold the lock: await the call in the holder's own task (for a "
-        "timeout, `async with asyncio.timeout(...)` on Python 3.11+)."
+        f"at {site} (PID {os.getpid()}) without holding telethon_lock; {held}. {_FIX}. {hint}"
     )
     _report("unguarded", message, _task_name(task), site, UnguardedCallError if _strict else None)
 
@@ -725,12 +770,15 @@ async def _guarded_call(
         return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
     try:
         coro = task.get_coro()  # type: ignore[union-attr]
-        kind = _root_kinds.get(coro.cr_code)
-    except AttributeError:  # no task (a coroutine driven by hand), or a root without code
-        return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
+        root_code = coro.cr_code
+    except AttributeError:
+        if task is None:  # a coroutine driven by hand, outside any task: nothing to guard it with
+            return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
+        root_code = None  # a root without code (Cython, a custom awaitable): a user task
     owner = task
+    kind = _root_kinds.get(root_code)
     if kind is None:
-        kind = _root_kind(coro.cr_code)
+        kind = _root_kind(root_code)
     if kind:  # a task rooted in Telethon code: background work, or part of whose action?
         owner = _action_of(task, coro, kind, _getframe(1))  # type: ignore[arg-type]
         if owner is None:
@@ -743,14 +791,14 @@ async def _guarded_call(
         COUNTERS.actions += 1  # a child spawned by Telethon is part of its parent's action
     if _lock._owner is not owner and not _detect:
         frame = _getframe(1)
-        lifecycle, user_frame = _entry(frame, coro.cr_frame)
+        root_frame = getattr(coro, "cr_frame", None)
+        lifecycle, user_frame = _entry(frame, root_frame)
         if _serialize:
             if not lifecycle:
                 COUNTERS.unguarded += 1
-            if user_frame is not None:
-                site = (user_frame.f_code, user_frame.f_lasti)
-            else:
-                site = (coro.cr_code, coro.cr_frame.f_lasti)
+            if user_frame is None:  # rooted in Telethon: a telethon.sync call names its caller
+                user_frame = _sync_caller(task) or root_frame
+            site = (user_frame.f_code, user_frame.f_lasti) if user_frame is not None else None
             if not _take_at(task, site):  # type: ignore[arg-type]
                 await _wait_at(task, site)  # type: ignore[arg-type]
             try:

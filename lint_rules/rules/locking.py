@@ -645,21 +645,18 @@ class _Analyzer:
                 self._visit_call(arg.value, arg_ctx, as_entry=True)
             else:
                 self._visit(arg.value, arg_ctx)
-        registers = isinstance(func, cst.Attribute) and func.attr.value == "add_event_handler"
+        # Type checks by identity: libcst nodes are ABCs, and isinstance() on them is slow.
+        ft = type(func)
+        attr = func.attr.value if ft is cst.Attribute else None  # type: ignore[attr-defined]
+        registers = attr == "add_event_handler"
         if (
-            not registers
-            and isinstance(func, cst.Call)
-            and isinstance(func.func, cst.Attribute)
-            and func.func.attr.value == "on"
-            and any(self._is_event_builder(a.value) for a in func.args)
+            ft is cst.Call
+            and type(func.func) is cst.Attribute  # type: ignore[attr-defined]
+            and func.func.attr.value == "on"  # type: ignore[attr-defined]
+            and any(self._is_event_builder(a.value) for a in func.args)  # type: ignore[attr-defined]
         ):
             registers = True  # `client.on(events.NewMessage())(handler)`
-        if (
-            registers
-            and call.args
-            and isinstance(call.args[0].value, (cst.Name, cst.Attribute))
-            and not isinstance(call.args[0].value, cst.SimpleString)
-        ):
+        if registers and call.args and type(call.args[0].value) in (cst.Name, cst.Attribute):
             # `client.add_event_handler(handler, events.X)`: handler's first parameter is an event
             # (the handler may live in another module: recorded by name for the project pass).
             handler = call.args[0].value
@@ -675,32 +672,33 @@ class _Analyzer:
                     hq = f"{owner[1]}.{handler.attr.value}"
             if hq is not None:
                 self.event_funcs.add(hq)
-        if _final_name(func) in _CALLBACK_RUNNERS:
+        final = attr if attr is not None else func.value if ft is cst.Name else None  # type: ignore[attr-defined]
+        if final in _CALLBACK_RUNNERS and call.args:
             # `tg.start_soon(client.send_message, ...)`, `asyncio.to_thread(client.get_me)`: the
             # bound method runs later, in another task or thread, which does not hold the lock.
             for arg in call.args:
                 v = arg.value
-                if isinstance(v, cst.Attribute) and v.attr.value in _METHOD_NAMES:
-                    later = _final_name(func) or ""
+                if type(v) is cst.Attribute and v.attr.value in _METHOD_NAMES:
                     self.sites.append(
-                        _RawSite(v.value, v.attr.value, call, ctx.but(spawn=later, lock=None))
+                        _RawSite(
+                            v.value,
+                            v.attr.value,
+                            call,
+                            ctx.but(spawn=final, lock=None),
+                        )
                     )
-        if isinstance(func, cst.Attribute) and func.attr.value in _METHOD_NAMES:
-            self.sites.append(_RawSite(func.value, func.attr.value, call, ctx))
-        elif isinstance(func, (cst.Name, cst.Attribute)) and call.args:
+        if attr is not None and attr in _METHOD_NAMES:
+            self.sites.append(_RawSite(func.value, attr, call, ctx))  # type: ignore[attr-defined]
+        elif (ft is cst.Name or ft is cst.Attribute) and call.args:
             # `client(SomeRequest(...))`: resolved like any receiver.
             self.sites.append(_RawSite(func, None, call, ctx))
-        if (
-            isinstance(func, cst.Name)
-            and ctx.lock is not None
-            and ctx.lock[0] in ("telethon", "maybe")
-            and ctx.spawn is None
-        ):
-            self._note_lock_wrapper(func, ctx.lock)
+        if ft is cst.Name and ctx.lock is not None and ctx.spawn is None:
+            if ctx.lock[0] in ("telethon", "maybe"):
+                self._note_lock_wrapper(func, ctx.lock)  # type: ignore[arg-type]
         if as_entry:
             # `asyncio.run(main())`: main is the program's main task, an entry point, not a helper.
             self._ref(func)
-        elif isinstance(func, (cst.Name, cst.Attribute)):
+        elif ft is cst.Name or ft is cst.Attribute:
             self.calls.append(_RawCall(call, ctx))
 
     def _note_lock_wrapper(self, func: cst.Name, lock: LockState) -> None:
@@ -926,20 +924,19 @@ class _Analyzer:
                 break
             v = arg.value
             q: str | None = None
-            if isinstance(v, cst.Name):
-                found = self.names.lookup(v.value, self.names.scope_of(v))
+            tv = type(v)
+            if tv is cst.Name:
+                found = self.names.lookup(v.value, self.names.scope_of(v))  # type: ignore[attr-defined]
                 if (
                     found is not None
                     and len(found[1]) == 1
                     and found[1][0].kind in ("def", "import")
                 ):
                     q = found[1][0].target
-            elif isinstance(v, cst.Attribute) and isinstance(v.value, cst.Name):
-                owner = self.desc(v.value)
-                if owner is not None and owner[0] == "inst":
-                    q = f"{owner[1]}.{v.attr.value}"  # `self.job`
-                elif owner is not None and owner[0] in ("qual", "class"):
-                    q = f"{owner[1]}.{v.attr.value}"
+            elif tv is cst.Attribute and type(v.value) is cst.Name:  # type: ignore[attr-defined]
+                owner = self.desc(v.value)  # type: ignore[attr-defined]
+                if owner is not None and owner[0] in ("inst", "qual", "class"):
+                    q = f"{owner[1]}.{v.attr.value}"  # type: ignore[attr-defined]
             if q is not None:
                 kw = arg.keyword.value if arg.keyword else None
                 out.append((-1 if kw else i, kw, q))
@@ -954,8 +951,14 @@ class _Analyzer:
             if arg.star:
                 break
             v = arg.value
-            final = _final_name(v.func if isinstance(v, cst.Call) else v)
-            if final is None:
+            tv = type(v)
+            target: Any = v.func if tv is cst.Call else v  # type: ignore[attr-defined]
+            tt = type(target)
+            if tt is cst.Name:
+                final = target.value
+            elif tt is cst.Attribute:
+                final = target.attr.value
+            else:
                 continue
             low = final.lower()
             if final not in self.lock_bare and not (
@@ -1294,13 +1297,19 @@ class _Analyzer:
         # The scope each wrapped statement runs in (from the callee expression it holds).
         stmt_scope: dict[CSTNode, Scope] = {}
         for s in kept_sites:
-            if _maybe_unlocked(s.ctx.lock) and self._fixable(s.ctx):
+            if (s.ctx.lock is None or s.ctx.lock[0] == "maybe") and self._fixable(s.ctx):
                 fix_stmts.append(s.ctx.stmt)  # type: ignore[arg-type]
-                stmt_scope.setdefault(s.ctx.stmt, names.scope_of(s.call.func))  # type: ignore[arg-type]
+                if s.ctx.stmt not in stmt_scope:
+                    stmt_scope[s.ctx.stmt] = names.scope_of(s.call.func)  # type: ignore[index]
         for rc, _, unlocked in calls:
-            if unlocked and _maybe_unlocked(rc.ctx.lock) and self._fixable(rc.ctx):
+            if (
+                unlocked
+                and (rc.ctx.lock is None or rc.ctx.lock[0] == "maybe")
+                and self._fixable(rc.ctx)
+            ):
                 fix_stmts.append(rc.ctx.stmt)  # type: ignore[arg-type]
-                stmt_scope.setdefault(rc.ctx.stmt, names.scope_of(rc.call.func))  # type: ignore[arg-type]
+                if rc.ctx.stmt not in stmt_scope:
+                    stmt_scope[rc.ctx.stmt] = names.scope_of(rc.call.func)  # type: ignore[index]
         unique_stmts = list(dict.fromkeys(fix_stmts))
         # One walk per statement: its multi-line strings, or None when it must not be wrapped.
         strings = {st: self._wrappable(st) for st in unique_stmts}
@@ -1317,7 +1326,11 @@ class _Analyzer:
 
         for s in kept_sites:
             stmt = s.ctx.stmt
-            fix = fixes.get(stmt) if stmt is not None and _maybe_unlocked(s.ctx.lock) else None
+            fix = (
+                fixes.get(stmt)
+                if stmt is not None and (s.ctx.lock is None or s.ctx.lock[0] == "maybe")
+                else None
+            )
             if s.ctx.spawn is not None:
                 fix = None
             facts.sites.append(
@@ -1336,7 +1349,11 @@ class _Analyzer:
         for rc, callee, unlocked in calls:
             stmt = rc.ctx.stmt
             fix = None
-            if _maybe_unlocked(rc.ctx.lock) and stmt is not None and rc.ctx.spawn is None:
+            if (
+                (rc.ctx.lock is None or rc.ctx.lock[0] == "maybe")
+                and stmt is not None
+                and rc.ctx.spawn is None
+            ):
                 fix = fixes.get(stmt)
             facts.calls.append(
                 CallSite(

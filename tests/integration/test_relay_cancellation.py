@@ -24,6 +24,21 @@ async def _impatient(
     return f"answered {response.status_code}"
 
 
+async def _leave_mid_conversation(http: httpx.AsyncClient, i: int) -> str:
+    """``POST /bots``, hanging up as soon as BotFather has the new bot's name: mid-conversation."""
+    name = f"Impatient {i}"
+    body = {"name": name, "username": f"impatient_{i}_bot"}
+    request = asyncio.ensure_future(http.post("/bots", json=body, timeout=60))
+    try:
+        while not request.done():
+            if name in (await http.get("/debug/backend")).json()["sent_texts"]:
+                return "left mid-conversation"
+            await asyncio.sleep(0.01)
+        return f"answered {request.result().status_code}"
+    finally:
+        request.cancel()  # closes its connection: the server sees the client go
+
+
 async def _idle_health(http: httpx.AsyncClient) -> dict[str, Any]:
     """/health once the cancelled requests have unwound (polled: the server finishes them on its own)."""
     deadline = time.monotonic() + 15
@@ -50,14 +65,15 @@ async def test_clients_giving_up_never_leave_the_lock_held(cancel_relay: Server)
         for i in range(20):
             jobs.append(_impatient(http, "GET", "/replies", 0.02 + i * 0.02, params={"limit": 5}))
         for i in range(4):
-            body = {"name": f"Impatient {i}", "username": f"impatient_{i}_bot"}
-            jobs.append(_impatient(http, "POST", "/bots", 0.05, json=body))
+            jobs.append(_leave_mid_conversation(http, i))
         # Patient clients in the same storm: all must be answered.
         for i in range(10):
             jobs.append(_impatient(http, "POST", "/messages", 60, json={"text": f"patient #{i}"}))
         outcomes = await asyncio.gather(*jobs)
 
-        assert outcomes.count("gave up") >= 20, outcomes  # the scenario really happened
+        # The scenario really happened.
+        assert outcomes.count("gave up") >= 20, outcomes
+        assert "left mid-conversation" in outcomes[80:84], outcomes[80:84]
         assert all(o == "answered 200" for o in outcomes[-10:]), outcomes[-10:]
 
         health = await _idle_health(http)

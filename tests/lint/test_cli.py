@@ -177,6 +177,20 @@ def test_stdin_with_filename(tmp_path: Path, cli: Any) -> None:
     assert lint_source(fixed.out, "relay.py") == []
 
 
+def test_stdin_without_filename_is_python(tmp_path: Path, cli: Any) -> None:
+    # "<stdin>" has no extension: it must not be taken for an extensionless shell script.
+    r = cli(["lint", "--no-cache", "--format", "json", "-"], tmp_path, stdin=UNSAFE.encode())
+    assert r.code == 1
+    assert [(f["path"], f["code"]) for f in json.loads(r.out)] == [("<stdin>", "TG100")]
+    assert [f.code for f in lint_source(UNSAFE)] == ["TG100"]
+    assert [f.code for f in lint_source(UNSAFE, "<string>")] == ["TG100"]
+    # An extensionless script with a Python shebang is Python too, a shell shebang is not.
+    script = "#!/usr/bin/env python3\n" + UNSAFE
+    assert [f.code for f in lint_source(script, "bin/relay")] == ["TG100"]
+    shell = "#!/bin/sh\nexec uvicorn app:app --workers 2\n"
+    assert [f.code for f in lint_source(shell, "bin/serve")] == ["TG201"]
+
+
 def test_fix_is_idempotent_and_relints_clean(tree: Any, cli: Any) -> None:
     src = (
         UNSAFE

@@ -242,6 +242,33 @@ def _mixed_tree(root: Path) -> None:
         "svc/relative.py": "from .helpers import notify\n\n\nasync def go():\n    await notify('x')\n",
         "svc/worker.sh": "#!/bin/sh\nexec uvicorn svc.app:app --workers 3\n",
         "Procfile": "web: uvicorn svc.app:app --reload\n",
+        # Facts a module that matters reads from modules without any keyword of their own:
+        # a session constant (TG300 across a service and a script) ...
+        "svc/names.py": "ACCOUNT = 'relay'\nOTHER = ACCOUNT\n",
+        "svc/service.py": (
+            "from telethon import TelegramClient\n\nfrom svc import names\n\n"
+            "client = TelegramClient(names.OTHER, 1, '0' * 32)\n"
+        ),
+        "scripts/backfill.py": (
+            "from telethon import TelegramClient\n\nclient = TelegramClient('relay', 1, '0' * 32)\n"
+        ),
+        # ... a lock defined elsewhere (TG102: two locks guard Telethon actions) ...
+        "svc/locks.py": "import asyncio\n\nLOCK = asyncio.Lock()\n",
+        "svc/guarded.py": (
+            "from svc.locks import LOCK\nfrom svc.tg import client\n"
+            "from telethon_guard import telethon_lock\n\n\n"
+            "async def a():\n    async with LOCK:\n        await client.send_message('me', 'a')\n\n\n"
+            "async def b():\n    async with telethon_lock:\n        await client.send_message('me', 'b')\n"
+        ),
+        # ... a worker count (TG201 names the resolved value) ...
+        "svc/knobs.py": "N = 4\n",
+        "svc/serve.py": "import uvicorn\n\nfrom svc.knobs import N\n\nuvicorn.run('svc.app:app', workers=N)\n",
+        # ... and a client reached through a module that only re-exports it.
+        "svc/deps.py": "from svc.tg import client as tg_client\n",
+        "svc/views.py": (
+            "from svc.deps import tg_client\n\n\nasync def view():\n"
+            "    await tg_client.get_me()\n"
+        ),
     }
     for n in range(30):
         files[f"util/mod{n}.py"] = (
@@ -262,6 +289,15 @@ def test_prefilter_loses_no_finding_of_the_real_rules(
     assert {"TG100", "TG200", "TG201", "TG300"} <= found
     # The helper chain crosses modules that never name Telethon.
     assert any(f.path == "svc/jobs.py" and f.code == "TG100" for f in filtered.findings)
+    # Constants come from modules without a keyword: they are analysed because a module that
+    # matters imports them (a session name, a worker count).
+    by_code = {(f.path, f.code): f.message for f in filtered.findings}
+    assert "scripts/backfill.py" in by_code[("svc/service.py", "TG300")]
+    assert "svc/service.py" in by_code[("scripts/backfill.py", "TG300")]
+    assert "runs 4 worker processes" in by_code[("svc/serve.py", "TG201")]
+    assert ("svc/views.py", "TG100") in by_code
+    # ... and ordinary modules nobody relevant imports are still skipped.
+    assert filtered.analysed < unfiltered.analysed - 25
 
 
 # --- parallel runs --------------------------------------------------------------------------

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from telethon import TelegramClient, functions, types
+from telethon import TelegramClient, events, functions, types
 from telethon.client.users import UserMethods
 
 import telethon_guard
 from telethon_guard import (
+    LockDeadlockError,
     TelethonOverlapError,
     UnguardedCallError,
     install,
@@ -354,6 +358,23 @@ async def test_serialize_runs_two_unguarded_sends_one_at_a_time(
     assert telethon_lock.owner is None
 
 
+async def test_serialize_a_users_gather_under_the_lock_is_a_deadlock_and_create_task_waits(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    # Only Telethon's own fan-outs (edit_folder, inline answers) are part of the holder's action: the
+    # user's gather of a Telethon coroutine is a task of its own that needs the lock the holder keeps.
+    await client.get_input_entity("alice")
+    guard("serialize")
+    async with telethon_lock:  # <gather-holder>
+        with pytest.raises(LockDeadlockError) as info:
+            await asyncio.gather(client.send_message("alice", "gathered"))
+        later = asyncio.create_task(client.send_message("alice", "later"), name="later")
+        await client.send_message("alice", "first")
+    assert line_of("gather-holder") in str(info.value)
+    await later  # it waited its turn
+    assert backend.sent_messages("alice") == ["first", "later"]
+
+
 async def test_serialize_leaves_guarded_actions_alone(
     guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
 ) -> None:
@@ -521,3 +542,162 @@ async def test_reset_stats_zeroes_the_counters_and_forgets_logged_call_sites(
 def test_each_runtime_test_starts_from_zero() -> None:
     # The autouse fixture of tests/runtime/conftest.py: whatever ran before, nothing is left over.
     assert stats() == telethon_guard.GuardStats()
+
+
+# --- hunted cases: telethon.sync, threads, iterators, conversations with handlers, FloodWait -----------
+
+SYNC_SCRIPT = """
+import os, sys, tempfile
+import telethon.sync  # noqa: F401 -- blocking style: each call runs the loop until it is done
+import telethon_guard
+from telethon_guard.testing import FakeTelegram
+
+fake = FakeTelegram()
+fake.add_user("alice")
+client = fake.client(os.path.join(tempfile.mkdtemp(), "sync.session"))
+client.connect()
+telethon_guard.install("strict", check_deployment=False, claim_sessions=False)
+try:
+    client.send_message("alice", "strict")  # <sync-call>
+except telethon_guard.UnguardedCallError as exc:
+    print("REFUSED", exc)
+
+
+async def locked():
+    async with telethon_guard.telethon_lock:
+        await client.send_message("alice", "locked")
+
+
+client.loop.run_until_complete(locked())  # strict is satisfied by a coroutine holding the lock
+telethon_guard.install("serialize", check_deployment=False, claim_sessions=False)
+client.send_message("alice", "serialized")
+print("SENT", fake.sent_messages("alice"), telethon_guard.stats().holder)
+client.disconnect()
+"""
+
+
+def test_telethon_sync_calls_name_the_script_line_and_work_in_serialize_mode(
+    tmp_path: Path,
+) -> None:
+    # In a subprocess: importing telethon.sync rewrites TelegramClient for the whole process.
+    script = tmp_path / "sync_script.py"
+    script.write_text(SYNC_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    refused = next(line for line in result.stdout.splitlines() if line.startswith("REFUSED"))
+    number = 1 + SYNC_SCRIPT.splitlines().index(
+        '    client.send_message("alice", "strict")  # <sync-call>'
+    )
+    assert f"sync_script.py:{number} (a blocking telethon.sync call)" in refused
+    assert "install(mode='serialize')" in refused
+    assert "SENT ['locked', 'serialized'] None" in result.stdout
+
+
+async def test_an_action_from_another_thread_via_run_coroutine_threadsafe(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    await client.get_input_entity("alice")  # cached: each send is one request
+    guard("strict")
+    loop = asyncio.get_running_loop()
+
+    async def locked() -> Any:
+        async with telethon_lock:
+            return await client.send_message("alice", "from a thread, locked")
+
+    def from_thread() -> tuple[BaseException | None, Any]:
+        bare = asyncio.run_coroutine_threadsafe(client.send_message("alice", "bare"), loop)
+        error = bare.exception(timeout=10)
+        return error, asyncio.run_coroutine_threadsafe(locked(), loop).result(timeout=10)
+
+    error, message = await asyncio.to_thread(from_thread)
+    assert isinstance(error, UnguardedCallError)
+    assert message.text == "from a thread, locked"
+    assert backend.sent_messages("alice") == ["from a thread, locked"]
+    assert stats().unguarded == 1
+
+
+async def test_an_iterator_continued_outside_the_lock_is_unguarded(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    for i in range(120):  # more than one chunk of 100 (client/messages.py, _MAX_CHUNK_SIZE)
+        backend.push_message("alice", f"m{i}")
+    guard("strict")
+    messages = client.iter_messages("alice").__aiter__()  # `async for` would start it over
+    async with telethon_lock:
+        texts = [(await messages.__anext__()).text for _ in range(100)]  # the first chunk, locked
+    with pytest.raises(UnguardedCallError, match="GetHistoryRequest") as info:
+        await messages.__anext__()  # <iter-continued>
+    assert line_of("iter-continued") in str(info.value)
+    async with telethon_lock:
+        with contextlib.suppress(StopAsyncIteration):
+            while True:
+                texts.append((await messages.__anext__()).text)
+    assert texts[0] == "m119" and texts[-1] == "m0" and len(texts) == 120
+
+
+@pytest.mark.parametrize("mode", ["strict", "serialize"])
+async def test_a_handler_waits_for_a_conversation_holding_the_lock(
+    mode: str, guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    # The BotFather reply both completes the conversation and fires a handler that needs the lock:
+    # the handler waits its turn, the update loop is never blocked, and nothing deadlocks.
+    guard(mode)
+    order: list[str] = []
+    handled = asyncio.Event()
+
+    @client.on(events.NewMessage(chats="BotFather"))
+    async def handler(event: Any) -> None:
+        async with telethon_lock:
+            order.append("handler")
+            await client.send_message("alice", "seen a BotFather message")
+        handled.set()
+
+    async with telethon_lock:
+        async with client.conversation("BotFather") as conv:
+            await conv.send_message("/start")
+            reply = await asyncio.wait_for(conv.get_response(), 5)
+            order.append("conversation")
+    await asyncio.wait_for(handled.wait(), 5)
+    assert "I can help you" in reply.text
+    assert order == ["conversation", "handler"]
+    assert backend.sent_messages("alice") == ["seen a BotFather message"]
+    assert stats().unguarded == 0 and stats().overlaps == 0 and stats().deadlocks == 0
+
+
+async def test_flood_wait_sleeping_under_the_guards_lock_warns_naming_the_call_site(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    # Telethon sleeps through a short FloodWait inside _call (client/users.py:105-124): in serialize
+    # mode that sleep holds telethon_lock, and the hold warning names the user's call, not the guard.
+    from telethon import errors
+
+    await client.get_input_entity("alice")
+    guard("serialize", hold_warning_s=0.2)
+    loop = asyncio.get_running_loop()
+    warned = asyncio.Event()
+    messages: list[str] = []
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+            loop.call_soon_threadsafe(warned.set)  # the lock's watchdog thread logs
+
+    handler = Handler(logging.WARNING)
+    logging.getLogger("telethon_guard").addHandler(handler)
+    backend.fail_next("SendMessageRequest", errors.FloodWaitError(request=None, capture=1))
+    try:
+
+        async def unguarded_send() -> None:
+            await client.send_message("alice", "after the flood wait")  # <flood-site>
+
+        send = asyncio.create_task(unguarded_send(), name="flooded")
+        await asyncio.wait_for(warned.wait(), 5)
+        assert stats().holder == "flooded"
+        await send
+    finally:
+        logging.getLogger("telethon_guard").removeHandler(handler)
+    assert "'flooded'" in messages[0] and line_of("flood-site") in messages[0]
+    assert "FloodWait" in messages[0]
+    assert backend.sent_messages("alice") == ["after the flood wait"]

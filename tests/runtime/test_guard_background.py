@@ -242,7 +242,7 @@ async def test_inline_answer_uploads_are_part_of_the_holders_action(
     event._set_client(client)
     before = stats()
     backend.reset_stats()
-    async with telethon_lock, asyncio.timeout(5):
+    async with telethon_lock:  # a deadlock would be a LockDeadlockError, not a hang
         await event.answer([event.builder.photo(png()), event.builder.photo(png())])
     assert sorted(r.name for r in backend.requests if not r.background) == [
         "SaveFilePartRequest",
