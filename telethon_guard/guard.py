@@ -312,14 +312,15 @@ def _load_telethon_codes() -> None:
     def code(klass: type, name: str) -> CodeType:
         return vars(klass)[name].__code__
 
-    _dispatch_codes = frozenset(
-        {
-            code(UpdateMethods, "_dispatch_update"),  # updates.py:556, a task per update (:289)
-            code(UpdateMethods, "_dispatch_event"),  # updates.py:623, albums
-        }
-    )
+    dispatch = {
+        code(UpdateMethods, "_dispatch_update"),  # updates.py:556, a task per update (:289)
+        code(UpdateMethods, "_dispatch_event"),  # updates.py:623, albums
+    }
+    # Sets of code ids, not of code objects (hashing a code object hashes its bytecode); these are
+    # functions of Telethon's classes, alive as long as the process, so their ids stay theirs.
+    _dispatch_codes = frozenset(map(id, dispatch))
     # Private coroutines Telethon runs as tasks of their own; user code never creates these.
-    background_roots = _dispatch_codes | {
+    background_roots = dispatch | {
         code(UpdateMethods, "_update_loop"),  # telegrambaseclient.py:618
         code(UpdateMethods, "_keepalive_loop"),  # telegrambaseclient.py:619
         code(UpdateMethods, "_handle_auto_reconnect"),  # mtprotosender.py:426
@@ -331,15 +332,15 @@ def _load_telethon_codes() -> None:
     # self id (updates.py:568) and resolving an event builder's chats (updates.py:605,
     # events/common.py:89). Anything else they await is the user's handler or filter.
     _dispatch_background_callees = frozenset(
-        {code(UserMethods, "get_me"), code(EventBuilder, "resolve")}
+        {id(code(UserMethods, "get_me")), id(code(EventBuilder, "resolve"))}
     )
     # Public coroutines Telethon also runs as detached tasks, and the methods that spawn them: the
     # callback-query auto-answer of respond/reply/edit/delete (events/callbackquery.py:280-340). The
     # same root created by the user (`create_task(event.answer())`) is the user's action.
     callback = CallbackQuery.Event
     _detached_spawners = {
-        code(callback, "answer"): frozenset(
-            code(callback, name) for name in ("respond", "reply", "edit", "delete")
+        id(code(callback, "answer")): frozenset(
+            id(code(callback, name)) for name in ("respond", "reply", "edit", "delete")
         )
     }
     lifecycle = frozenset(
@@ -357,9 +358,9 @@ def _load_telethon_codes() -> None:
     )
     _internal_prefixes = (_telethon_prefix, *_passthrough_prefixes)
     _code_kinds.clear()
-    _code_kinds.update(dict.fromkeys(lifecycle, _LIFECYCLE))
+    _code_kinds.update({id(c): (c, _LIFECYCLE) for c in lifecycle})
     _root_kinds.clear()
-    _root_kinds.update(dict.fromkeys(background_roots, _ROOT_BACKGROUND))
+    _root_kinds.update({id(c): (c, _ROOT_BACKGROUND) for c in background_roots})
 
 
 # --- classification ----------------------------------------------------------------------------------
@@ -375,32 +376,41 @@ _INTERNAL, _USER, _LIFECYCLE = 0, 1, 2
 # Telethon spawned -- or the user did, with `create_task(client.send_message(...))`: _action_of decides).
 _ROOT_USER, _ROOT_BACKGROUND, _ROOT_TELETHON = 0, 1, 2
 
-_dispatch_codes: frozenset[CodeType] = frozenset()
-_dispatch_background_callees: frozenset[CodeType] = frozenset()
-_detached_spawners: dict[CodeType, frozenset[CodeType]] = {}
+_dispatch_codes: frozenset[int] = frozenset()
+_dispatch_background_callees: frozenset[int] = frozenset()
+_detached_spawners: dict[int, frozenset[int]] = {}
 _telethon_prefix = "\0"  # set at install time
 _sync_file = "\0"
 _passthrough_prefixes: tuple[str, ...] = ()
 _internal_prefixes: tuple[str, ...] = ()
-_code_kinds: dict[CodeType, int] = {}
-_root_kinds: dict[Any, int] = {}
+# Both caches are keyed by id(code) and keep the code object alive (so the id stays its own): hashing a
+# code object hashes its bytecode and constants, ~0.7 us for a method the size of send_message.
+_code_kinds: dict[int, tuple[CodeType, int]] = {}
+_root_kinds: dict[int, tuple[Any, int]] = {}
+_CACHE_LIMIT = (
+    1 << 16
+)  # code objects made at run time (exec, lambdas in loops) are not cached past it
 
 
 def _classify(code: CodeType) -> int:
-    kind = _code_kinds.get(code)
-    if kind is None:
-        internal = code in _GUARD_CODES or code.co_filename.startswith(_internal_prefixes)
-        kind = _INTERNAL if internal else _USER
-        _code_kinds[code] = kind
+    entry = _code_kinds.get(id(code))
+    if entry is not None:
+        return entry[1]
+    internal = code in _GUARD_CODES or code.co_filename.startswith(_internal_prefixes)
+    kind = _INTERNAL if internal else _USER
+    if len(_code_kinds) < _CACHE_LIMIT:
+        _code_kinds[id(code)] = (code, kind)
     return kind
 
 
 def _root_kind(code: Any) -> int:
-    kind = _root_kinds.get(code)
-    if kind is None:
-        filename = getattr(code, "co_filename", "")
-        kind = _ROOT_TELETHON if filename.startswith(_telethon_prefix) else _ROOT_USER
-        _root_kinds[code] = kind
+    entry = _root_kinds.get(id(code))
+    if entry is not None:
+        return entry[1]
+    filename = getattr(code, "co_filename", "")
+    kind = _ROOT_TELETHON if filename.startswith(_telethon_prefix) else _ROOT_USER
+    if len(_root_kinds) < _CACHE_LIMIT:
+        _root_kinds[id(code)] = (code, kind)
     return kind
 
 
@@ -413,14 +423,14 @@ def _is_background(frames: Iterable[FrameType]) -> bool:
     """Whether a ``_call`` in a task rooted in a background coroutine is Telethon's own work, given the
     task's frames innermost first up to its root: no user frame on the way, and, under the update
     dispatch, only Telethon's own awaits (not the user's handler or filter)."""
-    callee: CodeType | None = None
+    callee = 0
     for frame in frames:
         code = frame.f_code
-        if code in _dispatch_codes:
+        if id(code) in _dispatch_codes:
             return callee in _dispatch_background_callees
         if _classify(code) == _USER:
             return False
-        callee = code
+        callee = id(code)
     return True
 
 
@@ -434,9 +444,8 @@ def _entry(frame: FrameType | None, root: FrameType | None) -> tuple[bool, Frame
     kinds = _code_kinds
     while frame is not None:
         code = frame.f_code
-        kind = kinds.get(code)
-        if kind is None:
-            kind = _classify(code)
+        entry = kinds.get(id(code))
+        kind = entry[1] if entry is not None else _classify(code)
         if kind == _USER:
             return False, frame
         if kind == _LIFECYCLE:
@@ -527,7 +536,7 @@ def _detached_spawn(task: asyncio.Task[Any], coro: Any) -> bool:
     """Whether ``task`` is a detached task Telethon spawned (the callback-query auto-answer): some task
     is inside a spawning method on the same object as the child's root (the spawner cannot have returned
     yet: it goes on to a network request right after spawning, callbackquery.py:280-281)."""
-    spawners = _detached_spawners.get(coro.cr_code)
+    spawners = _detached_spawners.get(id(coro.cr_code))
     if not spawners:
         return False
     target = coro.cr_frame.f_locals.get("self")
@@ -538,7 +547,7 @@ def _detached_spawn(task: asyncio.Task[Any], coro: Any) -> bool:
         if candidate is task:
             continue
         for frame in _chain_frames(candidate):
-            if frame.f_code in spawners and frame.f_locals.get("self") is target:
+            if id(frame.f_code) in spawners and frame.f_locals.get("self") is target:
                 return True
     return False
 
@@ -621,11 +630,14 @@ _short_names: dict[tuple[str, str], str] = {}
 def _short(filename: str) -> str:
     """``filename`` relative to the working directory when it lies inside it (cached: warn mode
     formats the site of every unguarded call to look it up among the logged ones)."""
-    key = (filename, os.getcwd())
+    try:
+        key = (filename, os.getcwd())
+    except OSError:  # the working directory was removed
+        return filename
     short = _short_names.get(key)
     if short is None:
         try:
-            relative = os.path.relpath(filename)
+            relative = os.path.relpath(filename, key[1])
         except ValueError:  # another drive (Windows)
             relative = ".."
         short = filename if relative.startswith("..") else relative
@@ -776,9 +788,8 @@ async def _guarded_call(
             return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
         root_code = None  # a root without code (Cython, a custom awaitable): a user task
     owner = task
-    kind = _root_kinds.get(root_code)
-    if kind is None:
-        kind = _root_kind(root_code)
+    entry = _root_kinds.get(id(root_code))
+    kind = entry[1] if entry is not None else _root_kind(root_code)
     if kind:  # a task rooted in Telethon code: background work, or part of whose action?
         owner = _action_of(task, coro, kind, _getframe(1))  # type: ignore[arg-type]
         if owner is None:

@@ -49,6 +49,9 @@ Decisions (documented in the rule docs too):
   TelegramClient]``, ``list[Bot]``) and ``clients[key] = TelegramClient(...)`` assignments make
   ``clients[k]``, ``clients.get(k)`` and ``for c in clients.values()`` clients; album events'
   ``event.messages`` and items of ``get_messages()``/``get_dialogs()`` results are messages/dialogs.
+* An unannotated first parameter of a helper every caller hands an event to (``await
+  handle(event)`` from a handler) is an event; a lock attribute set in a base class in another
+  module (``self._lock = telethon_lock``) is looked up there.
 """
 
 from __future__ import annotations
@@ -136,6 +139,8 @@ class CallSite:
     lock_args: tuple[tuple[int, str | None, LockState], ...] = ()
     # Functions passed as arguments: (position or -1, keyword or None, qualified name)
     func_args: tuple[tuple[int, str | None, str], ...] = ()
+    # What the first positional argument denotes when it is a name (`handle(event)`).
+    arg0: Desc | None = None
 
 
 @dataclass(frozen=True)
@@ -833,6 +838,11 @@ class _Analyzer:
                 return _RawLock(
                     "telethon", f"{self.module.module_name}:{self._code(expr)}", expr, func
                 )
+            if not values and base is not None and base[0] == "inst":
+                low = final.lower()
+                if "lock" in low or "semaphore" in low or "mutex" in low:
+                    # Set in another module (a base class elsewhere): the project pass looks it up.
+                    return _RawLock("other", f"attr:{base[1]}.{final}", expr, func)
             if values and kinds <= {"param", "other"}:
                 # `self.lock = lock` (a constructor parameter) or `self.lock = imported_lock`: the
                 # project pass resolves it (callers' arguments, another module's alias).
@@ -915,6 +925,15 @@ class _Analyzer:
         positional = [*fn.params.posonly_params, *fn.params.params]
         index = next((i for i, p in enumerate(positional) if p is b.node), -1)
         return _RawLock("param", f"{defining.qualname}#{index}#{expr.value}", expr, func)
+
+    def _arg0(self, call: cst.Call) -> Desc | None:
+        """The first positional argument, when it is a plain name (an event passed on to a helper)."""
+        if not call.args:
+            return None
+        first = call.args[0]
+        if first.keyword is not None or first.star or type(first.value) is not cst.Name:
+            return None
+        return self.desc(first.value)
 
     def _func_args(self, call: cst.Call) -> tuple[tuple[int, str | None, str], ...]:
         """Project functions passed (uncalled) to ``call``: callbacks a lock runner may run."""
@@ -1367,6 +1386,7 @@ class _Analyzer:
                     fix=fix,
                     lock_args=self._lock_args(rc.call, rc.ctx) if rc.call.args else (),
                     func_args=self._func_args(rc.call) if rc.call.args else (),
+                    arg0=self._arg0(rc.call),
                 )
             )
         for lk in self.locks:
@@ -1870,6 +1890,11 @@ class _Project:
         if kind in ("other", "maybe"):
             ident = str(lock[1])
             found = self._telethon_ident(ident) if ":" not in ident else None
+            if ident.startswith("attr:"):
+                cls, _, name = ident[5:].rpartition(".")
+                value = self.attr(cls, name)
+                if value is not None and value[0] == "qual":
+                    found = self._telethon_ident(str(value[1]))
             if found is not None:
                 return ("telethon", found, lock[2])
             return lock if kind == "other" else None
@@ -2106,7 +2131,13 @@ class _Project:
             kinds = {self.kind(alt, depth + 1) for alt in d[1:]}
             out = kinds.pop() if len(kinds) == 1 else None
         elif k == "param0":  # the first parameter of a function registered as an event handler
-            out = "event" if self.canon(d[1]) in self.event_funcs else None
+            q = self.canon(d[1])
+            if q in self.event_funcs:
+                out = "event"
+            elif q in self.callers and q not in self.refs:
+                # A helper every caller hands an event to (`await handle(event)`).
+                kinds = {self.kind(c.arg0, depth + 1) for c, _ in self.callers[q]}
+                out = "event" if kinds == {"event"} else None
         elif k == "state":
             kinds = {self.kind(sd, depth + 1) for sd in self.state_attrs.get(d[1], [])}
             kinds.discard(None)

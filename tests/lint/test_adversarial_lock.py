@@ -288,6 +288,31 @@ LOCK_FORM_CASES = [
         [("app.py", "TG100", 9)],
     ),
     (
+        "lock-attribute-set-in-a-base-class-elsewhere",
+        {
+            "base.py": """
+            import asyncio
+            from telethon import TelegramClient
+            from telethon_guard import telethon_lock
+            class Base:
+                def __init__(self):
+                    self.client = TelegramClient("s", 1, "x")
+                    self._send_lock = telethon_lock
+                    self._own_lock = asyncio.Lock()
+            """,
+            "svc.py": """
+            from base import Base
+            class Svc(Base):
+                async def go(self):
+                    async with self._send_lock:
+                        await self.client.get_me()
+                    async with self._own_lock:
+                        await self.client.get_me()
+            """,
+        },
+        [("svc.py", "TG100", 7)],
+    ),
+    (
         "lock-parameter-resolved-from-callers",
         {
             "bot.py": """
@@ -514,6 +539,35 @@ ACTION_CASES = [
             """
         },
         [("mgr.py", "TG100", n) for n in (17, 18, 20, 21, 22, 31)],
+    ),
+    (
+        "event-handed-to-helpers",
+        {
+            "handlers.py": """
+            async def handle_start(event):
+                await event.reply("hi")
+            async def handle_other(event):
+                await event.reply("?")
+            async def log_it(thing):
+                await thing.reply("not an event")
+            """,
+            "bot.py": """
+            from telethon import TelegramClient, events
+            from telethon_guard import telethon_lock
+            from handlers import handle_other, handle_start, log_it
+            client = TelegramClient("s", 1, "x")
+            @client.on(events.NewMessage)
+            async def on_msg(event):
+                if event.raw_text == "/start":
+                    await handle_start(event)
+                else:
+                    async with telethon_lock:
+                        await handle_other(event)
+            async def elsewhere(obj):
+                await log_it(obj)
+            """,
+        },
+        [("bot.py", "TG100", 8)],
     ),
     (
         "lookalikes-are-never-telethon",
