@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import CodeType, FrameType
@@ -457,18 +459,34 @@ def _entry(frame: FrameType | None, root: FrameType | None) -> tuple[bool, Frame
 
 
 def _chain_frames(task: asyncio.Task[Any] | None) -> list[FrameType]:
-    """The frames of a suspended task, innermost first (through ``cr_await``; an async generator
-    ends the chain, its consumer's ``async for`` line is then the innermost known frame)."""
+    """The frames of a suspended task, innermost first (through ``cr_await``, and into an async
+    generator the task is iterating: the ``asend``/``athrow`` awaitable of ``async for`` exposes its
+    generator only to the garbage collector's referents)."""
     if task is None:
         return []
     frames: list[FrameType] = []
     obj: Any = task.get_coro()
     while obj is not None and len(frames) < 1000:
-        frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
+        frame = (
+            getattr(obj, "cr_frame", None)
+            or getattr(obj, "gi_frame", None)
+            or getattr(obj, "ag_frame", None)
+        )
         if frame is None:
-            break
+            generator = next(
+                (r for r in gc.get_referents(obj) if isinstance(r, types.AsyncGeneratorType)),
+                None,
+            )
+            if generator is None or generator.ag_frame is None:
+                break
+            obj = generator
+            continue
         frames.append(frame)
-        obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
+        obj = (
+            getattr(obj, "cr_await", None)
+            or getattr(obj, "gi_yieldfrom", None)
+            or getattr(obj, "ag_await", None)
+        )
     frames.reverse()
     return frames
 

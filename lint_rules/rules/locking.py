@@ -400,6 +400,8 @@ class _Analyzer:
         self.event_funcs: set[str] = set()
         self.lock_wrappers: dict[str, LockState] = {}
         self.lock_runners: dict[str, tuple[int, str, LockState]] = {}
+        self._ref_names: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._ref_bases: dict[tuple[int, str], str | bool | None] = {}
         self.lock_yielders: dict[str, LockState] = {}
         self.item_assigns: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
         self.route_handlers: set[CSTNode] = set()
@@ -618,22 +620,39 @@ class _Analyzer:
                 self._visit(p.default, ctx)
 
     def _ref(self, node: CSTNode) -> None:
-        """A function used as a value (not called): it is an entry point, not a helper."""
-        if isinstance(node, cst.Name):
-            found = self.names.lookup(node.value, self.names.scope_of(node))
-            if found is None:
-                return
-            for b in found[1]:
-                if b.kind in ("def", "import") and b.target:
-                    self.refs.add(b.target)
-        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
-            d = self.desc(node.value)
-            if d is not None and d[0] == "inst":
-                self.refs.add(f"{d[1]}.{node.attr.value}")
-            else:
-                q = self.names.qualified_name(node)
-                if q is not None:
-                    self.refs.add(q)
+        """A function used as a value (not called): it is an entry point, not a helper.
+
+        Runs for every name and attribute visited: answers are memoized per (scope, name) (what a
+        name refers to in one scope never changes; only ``inst`` descriptors are used here, and
+        those do not depend on the event-handler registrations the walk is still collecting).
+        """
+        t = type(node)
+        if t is cst.Name:
+            name: str = node.value  # type: ignore[attr-defined]
+            key = (id(self.names.scope_of(node)), name)
+            targets = self._ref_names.get(key)
+            if targets is None:
+                found = self.names.lookup(name, self.names.scope_of(node))
+                targets = (
+                    tuple(b.target for b in found[1] if b.kind in ("def", "import") and b.target)
+                    if found is not None
+                    else ()
+                )
+                self._ref_names[key] = targets
+            self.refs.update(targets)
+        elif t is cst.Attribute and type(node.value) is cst.Name:  # type: ignore[attr-defined]
+            base: cst.Name = node.value  # type: ignore[attr-defined]
+            key = (id(self.names.scope_of(base)), base.value)
+            prefix = self._ref_bases.get(key, False)
+            if prefix is False:
+                d = self.desc(base)
+                if d is not None and d[0] == "inst":
+                    prefix = d[1]
+                else:
+                    prefix = self.names.qualified_name(base)
+                self._ref_bases[key] = prefix
+            if prefix is not None:
+                self.refs.add(f"{prefix}.{node.attr.value}")  # type: ignore[attr-defined]
 
     def _visit_call(self, call: cst.Call, ctx: _Ctx, as_entry: bool = False) -> None:
         func = call.func

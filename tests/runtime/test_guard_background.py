@@ -316,6 +316,30 @@ async def test_edit_folder_resolves_entities_in_child_tasks_of_one_action(
     assert telethon_lock.owner is None
 
 
+async def test_edit_folder_inside_an_async_generator_is_part_of_the_consumers_action(
+    guard: Callable[..., None], backend: FakeTelegram, client: TelegramClient
+) -> None:
+    # The holder's await chain runs through `async for` into the generator, where Telethon waits for
+    # its gather children: they are still part of the holder's action.
+    backend.add_user("bob")
+    backend.add_user("carol")
+    backend.answer(
+        functions.folders.EditPeerFoldersRequest,
+        lambda request: types.Updates(updates=[], users=[], chats=[], date=None, seq=0),
+    )
+    guard("strict")
+
+    async def archive(names: list[str]) -> Any:
+        for name in names:
+            await client.edit_folder([name, "alice"], 1)
+            yield name
+
+    async with telethon_lock:
+        done = [name async for name in archive(["bob", "carol"])]
+    assert done == ["bob", "carol"]
+    assert stats().unguarded == 0 and stats().overlaps == 0
+
+
 def callback_event(client: TelegramClient, user: Any, query_id: int) -> Any:
     peer = types.PeerUser(user.id)
     query = types.UpdateBotCallbackQuery(
