@@ -65,6 +65,11 @@ PARALLEL_MIN_BYTES = 256 * 1024
 PARALLEL_MIN_FILES = 8
 #: Bracket depth beyond which libcst's native parser may overflow its stack.
 _MAX_SAFE_DEPTH = 150
+#: Beyond these, a file is checked by CPython's parser before libcst sees it (see _risky).
+_RISKY_DEPTH = 100
+_RISKY_LINE = 4_096
+_RISKY_SPAN = 32_768
+_BRACKET = re.compile(r"[()\[\]{}]")
 
 #: Whitespace inside a statement: blanks and backslash continuations.
 _BLANK = rb"(?:[ \t]|\\\r?\n)"
@@ -243,29 +248,41 @@ def decode_python(data: bytes, path: str) -> tuple[str | None, str, Finding | No
 
 def _bracket_depth(text: str) -> int:
     depth = best = 0
-    for ch in text:
-        if ch in "([{":
+    for m in _BRACKET.finditer(text):
+        if m.group() in "([{":
             depth += 1
             if depth > best:
                 best = depth
-        elif ch in ")]}" and depth:
+        elif depth:
             depth -= 1
     return best
 
 
-def parse_python(text: str, path: str) -> tuple[Any, Finding | None]:
-    """(libcst Module, None) or (None, TG000 finding).
+def _risky(text: str) -> bool:
+    """Whether libcst's native parser could overflow its stack on ``text`` (and kill the process).
 
-    CPython's own parser runs first (about 1% of libcst's cost): libcst's native parser overflows
-    its stack and kills the process on deeply nested input, which CPython rejects cleanly. When
-    CPython rejects a file for another reason, libcst still gets it (newer syntax than this Python).
+    Its recursion grows with the nesting and the length of one expression: only files with deep
+    brackets, a very long line or a very long bracketed span can reach it. A cheap scan (brackets
+    only) spares the CPython check for every other file.
     """
+    if len(text) > _RISKY_LINE and max(map(len, text.splitlines())) > _RISKY_LINE:
+        return True
+    opened: list[int] = []
+    for m in _BRACKET.finditer(text):
+        if m.group() in "([{":
+            opened.append(m.start())
+            if len(opened) > _RISKY_DEPTH:
+                return True
+        elif opened and m.start() - opened.pop() > _RISKY_SPAN:
+            return True
+    return False
+
+
+def _cpython_check(text: str, path: str) -> tuple[SyntaxError | None, Finding | None]:
+    """(CPython's syntax error or None, a TG000 when libcst must not see the file)."""
     import ast
     import warnings
 
-    import libcst
-
-    cpython_error: SyntaxError | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -278,21 +295,45 @@ def parse_python(text: str, path: str) -> tuple[Any, Finding | None]:
             "cannot parse: expressions are nested too deeply (Python cannot compile it either)",
         )
     except SyntaxError as exc:
-        cpython_error = exc
+        if "too many nested" in str(exc.msg) or _bracket_depth(text) > _MAX_SAFE_DEPTH:
+            # CPython allows 200 nested brackets (Parser/tokenizer.h MAXLEVEL); libcst's parser
+            # overflows its stack and kills the process on about 1,500.
+            return exc, _problem(
+                path,
+                exc.lineno or 1,
+                exc.offset or 1,
+                f"syntax error: {exc.msg} (brackets nested {_bracket_depth(text)} deep; "
+                "Python allows at most 200)",
+            )
+        return exc, None
     except ValueError as exc:  # e.g. NUL bytes slipped through a non-UTF-8 decode
         return None, _problem(path, 1, 1, f"cannot parse: {exc}")
-    if cpython_error is not None and (
-        "too many nested" in str(cpython_error.msg) or _bracket_depth(text) > _MAX_SAFE_DEPTH
-    ):
-        return None, _problem(
-            path,
-            cpython_error.lineno or 1,
-            cpython_error.offset or 1,
-            f"syntax error: {cpython_error.msg}",
-        )
+    return None, None
+
+
+def parse_python(text: str, path: str) -> tuple[Any, Finding | None]:
+    """(libcst Module, None) or (None, TG000 finding).
+
+    libcst's native parser overflows its stack and kills the process on deeply nested input, which
+    CPython rejects cleanly: files that could reach that depth (:func:`_risky`) go through CPython's
+    parser first. When CPython rejects a file for another reason, libcst still gets it (newer syntax
+    than this Python); when libcst rejects one, CPython's message (more precise) is reported.
+    """
+    import libcst
+
+    cpython_error: SyntaxError | None = None
+    checked = _risky(text)
+    if checked:
+        cpython_error, problem = _cpython_check(text, path)
+        if problem is not None:
+            return None, problem
     try:
         return libcst.parse_module(text), None
     except libcst.ParserSyntaxError as exc:
+        if not checked:
+            cpython_error, problem = _cpython_check(text, path)
+            if problem is not None:
+                return None, problem
         if cpython_error is not None:  # CPython's message and position are the more precise
             return None, _problem(
                 path,

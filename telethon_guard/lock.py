@@ -533,7 +533,9 @@ class TelethonLock:
             return True
         frame = _getframe(1)
         code = frame.f_code
-        site = (code, frame.f_lasti) if _internal_codes.get(id(code)) is False else _site(frame, task)
+        site = (
+            (code, frame.f_lasti) if _internal_codes.get(id(code)) is False else _site(frame, task)
+        )
         mutex = self._mutex
         mutex.acquire()
         if self._owner is None and not self._waiting:
@@ -607,7 +609,9 @@ class TelethonLock:
             return
         frame = _getframe(1)
         code = frame.f_code
-        site = (code, frame.f_lasti) if _internal_codes.get(id(code)) is False else _site(frame, task)
+        site = (
+            (code, frame.f_lasti) if _internal_codes.get(id(code)) is False else _site(frame, task)
+        )
         # Explicit acquire()/release() of the mutex: half the cost of `with` (nothing here can raise).
         mutex = self._mutex
         mutex.acquire()

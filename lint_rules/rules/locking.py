@@ -400,7 +400,6 @@ class _Analyzer:
         self.event_funcs: set[str] = set()
         self.lock_wrappers: dict[str, LockState] = {}
         self.lock_runners: dict[str, tuple[int, str, LockState]] = {}
-        self._ref_names: dict[tuple[int, str], tuple[str, ...]] = {}
         self._ref_bases: dict[tuple[int, str], str | bool | None] = {}
         self.lock_yielders: dict[str, LockState] = {}
         self.item_assigns: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
@@ -622,24 +621,18 @@ class _Analyzer:
     def _ref(self, node: CSTNode) -> None:
         """A function used as a value (not called): it is an entry point, not a helper.
 
-        Runs for every name and attribute visited: answers are memoized per (scope, name) (what a
-        name refers to in one scope never changes; only ``inst`` descriptors are used here, and
-        those do not depend on the event-handler registrations the walk is still collecting).
+        Runs for every name and attribute visited: what an attribute's base denotes is memoized per
+        (scope, name) (only ``inst`` descriptors are used here, and those do not depend on the
+        event-handler registrations the walk is still collecting).
         """
         t = type(node)
         if t is cst.Name:
-            name: str = node.value  # type: ignore[attr-defined]
-            key = (id(self.names.scope_of(node)), name)
-            targets = self._ref_names.get(key)
-            if targets is None:
-                found = self.names.lookup(name, self.names.scope_of(node))
-                targets = (
-                    tuple(b.target for b in found[1] if b.kind in ("def", "import") and b.target)
-                    if found is not None
-                    else ()
-                )
-                self._ref_names[key] = targets
-            self.refs.update(targets)
+            found = self.names.lookup(node.value, self.names.scope_of(node))  # type: ignore[attr-defined]
+            if found is None:
+                return
+            for b in found[1]:
+                if b.kind in ("def", "import") and b.target:
+                    self.refs.add(b.target)
         elif t is cst.Attribute and type(node.value) is cst.Name:  # type: ignore[attr-defined]
             base: cst.Name = node.value  # type: ignore[attr-defined]
             key = (id(self.names.scope_of(base)), base.value)

@@ -13,7 +13,7 @@ import pytest
 
 from lint_rules import lint_source
 
-from .conftest import UNSAFE
+from .conftest import UNSAFE, run_console
 
 HUGE = (
     "from telethon import TelegramClient\n"
@@ -150,3 +150,36 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert "secret.py:1:1: TG000 cannot read: Permission denied" in r.stdout
     assert "good.py:7:11: TG100" in r.stdout
     assert "Traceback" not in r.stderr
+
+
+def test_deep_nesting_never_crashes_a_serial_run(tmp_path: Path) -> None:
+    """libcst's native parser dies (SIGSEGV) on ~1,500 nested brackets; with --jobs 1 that would be
+    the whole run. Such files are refused before libcst sees them, with the reason."""
+    body = "".join(f"    x{n} = {n}\n" for n in range(50_000))
+    files = {
+        "deep1500.py": "import telethon\nx = " + "(" * 1500 + "1" + ")" * 1500 + "\n",
+        "deeplist.py": "import telethon\nx = " + "[" * 3000 + "]" * 3000 + "\n",
+        # A long expression over many short lines, inside one bracket pair.
+        "longchain.py": "import telethon\nx = (\n" + "    1 +\n" * 60_000 + "    1\n)\n",
+        # Accepted by CPython: nested just below its limit, and a 50,000-statement function.
+        "deep190.py": "import telethon\nx = " + "(" * 190 + "1" + ")" * 190 + "\n",
+        "long.py": "import telethon\n\n\ndef f():\n" + body,
+        "good.py": UNSAFE,
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    r = run_console(["lint", "--no-cache", "--jobs", "1", "--format", "json", "."], tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    import json
+
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    for f in json.loads(r.stdout):
+        by_path.setdefault(f["path"], []).append(f)
+    for name in ("deep1500.py", "deeplist.py"):
+        (only,) = by_path.pop(name)
+        assert only["code"] == "TG000" and "Python allows at most 200" in only["message"], only
+    (chain,) = by_path.pop("longchain.py")
+    assert chain["code"] == "TG000" and "nested too deeply" in chain["message"]
+    assert [f["code"] for f in by_path.pop("good.py")] == ["TG100"]
+    assert by_path == {}  # deep190.py and long.py are fine

@@ -68,6 +68,12 @@ def test_pre_commit_hook_fails_on_violations_and_passes_when_clean(
         "services:\n  web:\n    command: uvicorn app:app --reload\n"
     )
     (project / "notes.txt").write_text("uvicorn app:app --reload  (not a deployment file)\n")
+    (project / "Containerfile").write_text("CMD uvicorn app:app --reload\n")
+    (project / ".env").write_text("WEB_CONCURRENCY=4\n")
+    (project / "deploy/run.mk").write_text("run:\n\tuvicorn app:app --reload\n")
+    (project / "bin").mkdir()
+    (project / "bin/serve").write_text("#!/bin/sh\nexec uvicorn app:app --workers 2\n")
+    (project / "bin/serve").chmod(0o755)
     _git(project, "init", "-q")
     _git(project, "add", "-A")
     env = {
@@ -90,6 +96,8 @@ def test_pre_commit_hook_fails_on_violations_and_passes_when_clean(
     assert "Procfile:1:" in output and "TG200" in output
     assert "deploy/relay.service:2:" in output
     assert "docker-compose.yml:3:" in output
+    for where in ("Containerfile:1:", ".env:1:", "deploy/run.mk:2:", "bin/serve:2:"):
+        assert where in output, (where, output)
     assert "notes.txt" not in output
 
     (project / "relay.py").write_text(SAFE)
@@ -97,9 +105,73 @@ def test_pre_commit_hook_fails_on_violations_and_passes_when_clean(
     (project / "Procfile").write_text("web: uvicorn app:app\n")
     (project / "deploy/relay.service").write_text("[Service]\nExecStart=/usr/bin/uvicorn app:app\n")
     (project / "docker-compose.yml").write_text("services:\n  web:\n    command: uvicorn app:app\n")
+    for name in ("Containerfile", ".env", "deploy/run.mk", "bin/serve"):
+        (project / name).unlink()
     _git(project, "add", "-A")
     passing = subprocess.run(
         command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
     )
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "Passed" in passing.stdout
+
+
+# Paths file_kind() reads (or, extensionless, reads when the shebang says so) and paths it never does.
+DEPLOYMENT_PATHS = (
+    "app.py",
+    "pkg/types.pyi",
+    "Dockerfile",
+    "docker/Dockerfile.prod",
+    "api.dockerfile",
+    "Containerfile",
+    "Procfile",
+    "Procfile.dev",
+    "docker-compose.yml",
+    "compose.prod.yaml",
+    "k8s/deploy.yaml",
+    "run.sh",
+    "scripts/start.bash",
+    "Makefile",
+    "GNUmakefile",
+    "build/rules.mk",
+    "deploy/relay.service",
+    "supervisord.conf",
+    "etc/supervisor/conf.d/relay.conf",
+    "supervisor.d/relay.ini",
+    ".env",
+    ".env.production",
+    "prod.env",
+    "bin/serve",
+)
+OTHER_PATHS = ("README.md", "notes.txt", "setup.cfg", "data.json", "nginx/site.conf", "logo.png")
+
+
+def test_hook_file_filter_covers_every_deployment_format() -> None:
+    """The hook's `files` and `types_or`, applied as pre-commit applies them (identify's tags and
+    `re.search`), pass every file the linter reads and none of the ordinary ones."""
+    import re
+
+    from identify.identify import tags_from_filename
+
+    from lint_rules import Config
+    from lint_rules.rules.deployment import file_kind
+
+    text = (REPO / ".pre-commit-hooks.yaml").read_text()
+    files = re.search(r"^  files: '(.*)'$", text, re.MULTILINE)
+    types_or = re.search(r"^  types_or: \[(.*)\]$", text, re.MULTILINE)
+    assert files is not None and types_or is not None
+    pattern = re.compile(files.group(1))
+    wanted = {t.strip() for t in types_or.group(1).split(",")}
+
+    def passes(path: str) -> bool:
+        # An extensionless script has no filename tag: pre-commit tags it from its shebang
+        # (shell) and content (text); both are in types_or.
+        tags = tags_from_filename(path) or {"text", "shell"}
+        return bool(pattern.search(path)) and bool(tags & wanted)
+
+    config = Config(deployment_globs=("k8s/*.yaml",))
+    for path in DEPLOYMENT_PATHS:
+        assert path.endswith((".py", ".pyi")) or file_kind(path, config) is not None, path
+        assert passes(path), path
+    for path in OTHER_PATHS:
+        assert file_kind(path, config) is None, path
+        assert not passes(path), path

@@ -103,3 +103,37 @@ def test_suppression_on_the_reported_line(tree: Path) -> None:
     assert [(f.path, f.code) for f in findings if f.code == "TG300"] == [
         ("relay/app.py", "TG300")
     ] * 2
+
+
+def _visits(constructions: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Nodes the sessions scan visits on a module of ``constructions`` assigned project-class
+    constructions (each one a possible client, checked for the lazy-singleton shape)."""
+    import libcst as cst
+
+    from lint_rules.rules import sessions
+    from lint_rules.rules.base import PythonModule
+
+    source = "from telethon import TelegramClient\nfrom app.kinds import Thing\n\n" + "".join(
+        f"x{n} = Thing('s{n}', 1, 'x')\n" for n in range(constructions)
+    )
+    count = 0
+    real = sessions.iter_child_nodes
+
+    def counting(node: cst.CSTNode) -> object:
+        nonlocal count
+        count += 1
+        return real(node)
+
+    with monkeypatch.context() as m:
+        m.setattr(sessions, "iter_child_nodes", counting)
+        module = PythonModule("big.py", "big", False, source, cst.parse_module(source), Config())
+        result = sessions.SessionsFamily().check_module(module)
+    assert len(result.facts.sites) == constructions
+    return count
+
+
+def test_scan_is_linear_in_module_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Looking up each construction's assignment by walking the whole block was quadratic
+    # (a 50,000-statement module took minutes): doubling the module must about double the work.
+    small, large = _visits(300, monkeypatch), _visits(600, monkeypatch)
+    assert large < 2.5 * small, (small, large)
