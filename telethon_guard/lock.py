@@ -536,21 +536,7 @@ class TelethonLock:
         site = (
             (code, frame.f_lasti) if _internal_codes.get(id(code)) is False else _site(frame, task)
         )
-        mutex = self._mutex
-        mutex.acquire()
-        if self._owner is None and not self._waiting:
-            self._owner = task
-            self._depth = 1
-            self._since = _monotonic()
-            self._site = site
-            COUNTERS.acquisitions += 1
-            mutex.release()
-            if not self._watch_needed:
-                return True
-        else:
-            mutex.release()
-        if self._owner is task:
-            self._start_watchdog()
+        if self._take_at(task, site):
             return True
         error = await self._wait(task, site, wait_timeout)
         if error is not None:
@@ -612,22 +598,7 @@ class TelethonLock:
         site = (
             (code, frame.f_lasti) if _internal_codes.get(id(code)) is False else _site(frame, task)
         )
-        # Explicit acquire()/release() of the mutex: half the cost of `with` (nothing here can raise).
-        mutex = self._mutex
-        mutex.acquire()
-        if self._owner is None and not self._waiting:
-            self._owner = task
-            self._depth = 1
-            self._since = _monotonic()
-            self._site = site
-            COUNTERS.acquisitions += 1
-            mutex.release()
-            if not self._watch_needed:
-                return
-        else:
-            mutex.release()
-        if self._owner is task:
-            self._start_watchdog()
+        if self._take_at(task, site):
             return
         error = await self._wait(task, site, None)
         if error is not None:
@@ -695,12 +666,13 @@ class TelethonLock:
             return False
 
     def _take_at(self, task: asyncio.Task[Any], site: _Site | None) -> bool:
-        """guard.py's acquire fast path, for ``task`` (the current task) with ``site`` already known
-        (the guard has walked the stack once; the lock need not walk it again). True: acquired (or
-        re-entered); False: the caller must ``await self._wait_at(task, site)``."""
+        """The acquire fast path, for ``task`` (the current task) with ``site`` already known (guard.py
+        has walked the stack once; the lock need not walk it again). True: acquired (or re-entered);
+        False: the caller must wait (``await self._wait_at(task, site)``)."""
         if self._owner is task:
             self._depth += 1
             return True
+        # Explicit acquire()/release() of the mutex: half the cost of `with` (nothing here can raise).
         mutex = self._mutex
         mutex.acquire()
         if self._owner is None and not self._waiting:
