@@ -309,7 +309,7 @@ BREAKDOWN_SCRIPT = textwrap.dedent(
     from lint_rules.rules import FAMILIES
     from lint_rules.rules.base import PythonModule
     config = Config()
-    cost = {"read + decode + CPython pre-parse": 0.0, "libcst.parse_module": 0.0}
+    cost = {"read + decode + safety scan": 0.0, "libcst.parse_module": 0.0}
     cost.update({type(f).__name__ + ".check_module": 0.0 for f in FAMILIES})
     facts = {type(f).__name__: {} for f in FAMILIES}
     for root, dirs, names in os.walk(sys.argv[1]):
@@ -321,12 +321,12 @@ BREAKDOWN_SCRIPT = textwrap.dedent(
             t = time.process_time()
             data = open(path, "rb").read()
             text, _, _ = engine.decode_python(data, path)
-            import ast
-            ast.parse(text)
+            if engine._risky(text):  # what the engine does: CPython checks risky files only
+                engine._cpython_check(text, path)
             t1 = time.process_time()
             tree = libcst.parse_module(text)
             t2 = time.process_time()
-            cost["read + decode + CPython pre-parse"] += t1 - t
+            cost["read + decode + safety scan"] += t1 - t
             cost["libcst.parse_module"] += t2 - t1
             module = PythonModule(path, name[:-3], False, text, tree, config)
             for family in FAMILIES:

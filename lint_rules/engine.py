@@ -650,6 +650,7 @@ def select_relevant(
     keyword_sets: Sequence[tuple[bytes, ...] | None],
     follow_imports: Sequence[bool] | None = None,
     follow_imported: Sequence[bool] | None = None,
+    reads_imports: Sequence[Callable[[bytes], bool]] | None = None,
 ) -> list[tuple[int, ...]]:
     """For each Python file ``(display, data, module_name, is_package)``, the families it matters to.
 
@@ -661,7 +662,9 @@ def select_relevant(
     2. unless ``follow_imports[k]`` is False: it imports a file that matters, transitively -- it
        may call a helper, subclass a client class or use a client defined there;
     3. unless ``follow_imported[k]`` is False: a file that matters imports it, transitively -- it
-       may define the constants, locks or clients a file that matters reads.
+       may define the constants, locks or clients a file that matters reads. The walk starts from
+       the files of 1-2 for which ``reads_imports[k](data)`` holds (the family says whether a file
+       can read anything imported) and continues from every module it reaches.
 
     Why nothing else can matter: a family's local findings need its keywords (its promise), and
     its project findings come from facts; a fact of file F changes a finding only if a finding's
@@ -693,7 +696,9 @@ def select_relevant(
             if up:
                 chosen = graph.closure(chosen, graph.importers)
             if down:
-                chosen = graph.closure(chosen, graph.imported)
+                reads = reads_imports[k] if reads_imports is not None else None
+                start = {i for i in chosen if reads is None or reads(files[i][1])}
+                chosen |= graph.closure(start, graph.imported)
         for i in chosen:
             relevant[i].add(k)
     for i in range(n_files):
@@ -923,6 +928,7 @@ def _run_uncached(
         keyword_sets(families, config, prefilter),
         [family.follow_imports for family in families],
         [family.follow_imported for family in families],
+        [family.reads_imports for family in families],
     )
     for (c, data, name, pkg), which in zip(python, relevant, strict=True):
         if which:

@@ -145,6 +145,12 @@ class Family:
     #: modules it imports (constants, lock or client definitions); False when it never does.
     follow_imported: ClassVar[bool] = True
 
+    def reads_imports(self, data: bytes) -> bool:
+        """Whether a file with these raw bytes, mattering to this family by its own keywords, may read
+        facts from the modules it imports. The engine follows ``follow_imported`` from such files
+        only (and onwards from every module reached). Default: always."""
+        return True
+
     def check_module(self, module: PythonModule) -> FileResult:
         """Analyse one Python module. Runs in a worker process; result is cached."""
         return FileResult()

@@ -937,6 +937,10 @@ _GUNICORN_APPS = {
     "gunicorn.app.wsgiapp.WSGIApplication",
 }
 _CONFIG_NAMES = {"workers": "workers", "reload": "reload", "use_reloader": "reload"}
+#: A module-level setting `config_module` reads (over-approximated: any line or `;` statement).
+_CONFIG_ASSIGN = re.compile(
+    rb"(?:^|;)[ \t]*(?:workers|reload|use_reloader)[ \t]*(?::[^=\n]*)?=", re.MULTILINE
+)
 
 
 _IMPORT_ROOTS = re.compile(
@@ -1621,6 +1625,13 @@ class DeploymentFamily(Family):
     # Facts flow one way: a server call or config module reads constants from the modules it
     # imports (`workers=settings.WORKERS`); nothing of a module that merely imports one matters.
     follow_imports = False
+
+    def reads_imports(self, data: bytes) -> bool:
+        # Only a server call or setting reads another module's constant: a module the walk visits
+        # (an import of a server or process module) or a config module (`workers = N`).
+        return _CONFIG_ASSIGN.search(data) is not None or _needs_walk(
+            data.decode("utf-8", "replace")
+        )
 
     def check_module(self, module: PythonModule) -> FileResult:
         return _PythonScan(module).run()

@@ -1092,23 +1092,23 @@ class _Scan:
         # quadratic: 8 s on a 50,000-statement module).
         if self._assign_of is None:
             self._assign_of = {}
-            for stmt in _walk(self.module.tree):
-                if type(stmt) is cst.Assign:
-                    assert isinstance(stmt, cst.Assign)
-                    for n in _walk(stmt.value):
+            for found in _walk(self.module.tree):
+                if type(found) is cst.Assign:
+                    assert isinstance(found, cst.Assign)
+                    for n in _walk(found.value):
                         if type(n) is cst.Call:
-                            self._assign_of[id(n)] = stmt
-        stmt = self._assign_of.get(id(node))
-        if stmt is None:
+                            self._assign_of[id(n)] = found
+        assign = self._assign_of.get(id(node))
+        if assign is None:
             return None
-        t = stmt.targets[0].target
+        t = assign.targets[0].target
         if isinstance(t, (cst.Attribute, cst.Subscript)):
-            return t, stmt.value
+            return t, assign.value
         if isinstance(t, cst.Name) and ctx.function is not None:
             scope = self.names.inner_scope(ctx.function)
             if scope is not None and t.value in scope.global_names | scope.nonlocal_names:
-                return t, stmt.value
-        return (t, stmt.value) if ctx.function is None else None
+                return t, assign.value
+        return (t, assign.value) if ctx.function is None else None
 
 
 #: Reference prefix of a factory's parameter in a template site's session value.
@@ -1388,8 +1388,10 @@ class _ProjectModules:
     def __contains__(self, qualified: str) -> bool:
         parts = qualified.split(".")
         if parts[0] not in _EXTERNAL_ROOTS:
-            # The engine may skip a settings module that mentions no keyword: any module outside
-            # the standard library and the well-known frameworks counts as the project's.
+            # A settings module outside the linted paths (a subdirectory linted alone) has no
+            # facts: any module outside the standard library and the well-known frameworks counts
+            # as the project's. (Inside the linted paths the engine analyses every module a
+            # module that matters imports.)
             return True
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])

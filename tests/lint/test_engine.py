@@ -262,12 +262,12 @@ def _mixed_tree(root: Path) -> None:
         ),
         # ... a worker count (TG201 names the resolved value) ...
         "svc/knobs.py": "N = 4\n",
+        "gunicorn.conf.py": "from svc.knobs import N\n\nworkers = N\n",
         "svc/serve.py": "import uvicorn\n\nfrom svc.knobs import N\n\nuvicorn.run('svc.app:app', workers=N)\n",
         # ... and a client reached through a module that only re-exports it.
         "svc/deps.py": "from svc.tg import client as tg_client\n",
         "svc/views.py": (
-            "from svc.deps import tg_client\n\n\nasync def view():\n"
-            "    await tg_client.get_me()\n"
+            "from svc.deps import tg_client\n\n\nasync def view():\n    await tg_client.get_me()\n"
         ),
     }
     for n in range(30):
@@ -295,6 +295,7 @@ def test_prefilter_loses_no_finding_of_the_real_rules(
     assert "scripts/backfill.py" in by_code[("svc/service.py", "TG300")]
     assert "svc/service.py" in by_code[("scripts/backfill.py", "TG300")]
     assert "runs 4 worker processes" in by_code[("svc/serve.py", "TG201")]
+    assert "workers = N" in by_code[("gunicorn.conf.py", "TG201")]
     assert ("svc/views.py", "TG100") in by_code
     # ... and ordinary modules nobody relevant imports are still skipped.
     assert filtered.analysed < unfiltered.analysed - 25
@@ -662,3 +663,60 @@ def test_a_family_may_opt_out_of_the_import_closure(
     monkeypatch.chdir(root)
     engine.run(["."], Config(), families=(LocalBoomFamily(),))
     assert sorted(BoomFamily.analysed) == ["pkg/a.py"]
+
+
+def test_import_scan_sees_every_import_form() -> None:
+    """The pre-filter's import scan over-approximates: a missed import would lose findings."""
+    src = (
+        b"import os, app.tg as tg\n"
+        b"from app.cfg import (ONE,  # comment\n    TWO as two,\n    THREE)\n"
+        b"from . import sibling\nfrom ..up import thing; import z.y\n"
+        b"try: import orjson\nexcept ImportError: pass\n"
+        b"from app.more import \\\n    four, five\n"
+        b"def f():\n    from inner import v\n"
+    )
+    targets, plain = engine._imports(src, "pkg.sub.mod", False)
+    for name in (
+        "app.tg",
+        "app.cfg.ONE",
+        "app.cfg.TWO",
+        "app.cfg.THREE",
+        "pkg.sub.sibling",
+        "pkg.up.thing",
+        "z.y",
+        "orjson",
+        "app.more.four",
+        "app.more.five",
+        "inner.v",
+    ):
+        assert name in targets, name
+    assert plain == ["os", "app.tg", "z.y", "orjson"]
+
+
+def test_imported_modules_are_followed_only_from_files_that_read_them() -> None:
+    files = [
+        ("a.py", b"KEY\nfrom cfg import X\n", "a", False),
+        ("b.py", b"KEY\nfrom other import Y\n", "b", False),
+        ("cfg.py", b"from deeper import X\n", "cfg", False),
+        ("deeper.py", b"X = 1\n", "deeper", False),
+        ("other.py", b"Y = 2\n", "other", False),
+        ("user.py", b"import a\n", "user", False),
+    ]
+    keywords: list[tuple[bytes, ...] | None] = [(b"KEY",)]
+    both = engine.select_relevant(files, keywords, [True], [True])
+    assert [f[0] for f, r in zip(files, both, strict=True) if r] == [
+        "a.py",
+        "b.py",
+        "cfg.py",
+        "deeper.py",
+        "other.py",
+        "user.py",
+    ]
+    # Only a.py reads its imports; the walk goes on from cfg.py to deeper.py. No importers.
+    narrow = engine.select_relevant(files, keywords, [False], [True], [lambda data: b"cfg" in data])
+    assert [f[0] for f, r in zip(files, narrow, strict=True) if r] == [
+        "a.py",
+        "b.py",
+        "cfg.py",
+        "deeper.py",
+    ]
