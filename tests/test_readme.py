@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lint_rules import lint_source
+from lint_rules import lint_paths, lint_source
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
@@ -31,8 +31,6 @@ def test_the_adoption_example_is_lint_clean() -> None:
 
 def test_the_lint_output_shown_is_current() -> None:
     """The walk-through's listing is what `telethon-guard lint` prints for the unsafe relay."""
-    from lint_rules import lint_paths
-
     root = Path(__file__).resolve().parent.parent
     shown = re.search(
         r"\$ telethon-guard lint --no-show-source examples/botfather_relay_unsafe\n(.*?)```",
@@ -40,12 +38,7 @@ def test_the_lint_output_shown_is_current() -> None:
         re.S,
     )
     assert shown is not None
-    lines = [
-        line for line in shown.group(1).splitlines() if re.match(r"^\S+:\d+:\d+: TG\d{3}", line)
-    ]
-    listed = {
-        tuple(line.split(":", 3)[:3]) + (line.split(": ", 1)[1].split()[0],) for line in lines
-    }
+    listed = set(re.findall(r"^(\S+):(\d+):(\d+): (TG\d{3}) ", shown.group(1), flags=re.M))
     findings = lint_paths([str(root / "examples/botfather_relay_unsafe")])
     actual = {
         (str(Path(f.path).resolve().relative_to(root)), str(f.line), str(f.column), f.code)
