@@ -1,22 +1,33 @@
 """``telethon-guard lint``: the command line.
 
 Exit codes: 0 clean, 1 findings (or, with ``--diff``, changes to make), 2 usage, configuration or
-internal error. Imports stay lazy: a fully cached run never loads libcst or the rules.
+internal error.
+
+Imports stay lazy, and a re-run of the same command over an unchanged tree is a replay: a plain
+``lint`` run (no ``--fix``/``--diff``/stdin/``--no-cache``) that ends without errors records its
+output with the stat signatures of every file, directory and ignore file it depended on
+(:func:`lint_rules.cache.store_replay`); the next identical command line checks those signatures
+and prints the output again, before argparse, the config parser, the file listing (no ``git``
+process) or the engine are even imported. Any difference falls back to the full path, whose own
+caches (per run and per file) are exact.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import Config, ConfigError, config_from_file, load_config, parse_codes, with_overrides
-from .output import FORMATS
+from .cache import find_pyproject, load_replay, replay_key
 
+TYPE_CHECKING = False  # not typing's: see above
 if TYPE_CHECKING:
+    import argparse
+    import io
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .config import Config
     from .engine import LintResult
     from .model import Finding
 
@@ -33,6 +44,10 @@ class _Usage(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from .output import FORMATS
+
     parser = argparse.ArgumentParser(
         prog="telethon-guard",
         description="Never run concurrent Telethon actions: lint sources and deployment files.",
@@ -103,27 +118,122 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options of ``lint`` that take a value, and flags, that a replayable command line may use.
+_VALUE_OPTIONS = frozenset(
+    ("--format", "--select", "--ignore", "--exclude", "--jobs", "-j", "--config")
+)
+_FLAGS = frozenset(("--statistics", "--no-show-source"))
+
+
+def _replay_plan(argv: Sequence[str]) -> tuple[list[str], str | None] | None:
+    """(paths, ``--config``) of a plain ``lint`` command line, or None for anything else.
+
+    Deliberately narrow (exact option spellings only): whatever it does not understand takes
+    the full path, and a recording is only made when argparse read the same paths and config.
+    """
+    if not argv or argv[0] != "lint":
+        return None
+    paths: list[str] = []
+    config = None
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg in _FLAGS:
+            continue
+        name, eq, value = arg.partition("=")
+        if name in _VALUE_OPTIONS:
+            if not eq:
+                if i >= len(argv):
+                    return None
+                value = argv[i]
+                i += 1
+            if name == "--config":
+                config = value
+            continue
+        if arg.startswith("-"):
+            return None
+        paths.append(arg)
+    return paths, config
+
+
+def _config_start(paths: Sequence[str], stdin_filename: str | None, cwd: str) -> str:
+    """Where the search for the nearest ``pyproject.toml`` starts (the first path argument)."""
+    first = paths[0] if paths and paths[0] != "-" else None
+    if first is None and stdin_filename:
+        first = stdin_filename
+    start = os.path.join(cwd, first) if first else cwd
+    return start if os.path.exists(start) else os.path.dirname(start) or cwd
+
+
+def _replay_slot(plan: tuple[list[str], str | None], argv: Sequence[str], cwd: str) -> Any:
+    """(cache root, replay key) of a replayable command line, or None."""
+    paths, config_path = plan
+    if config_path is not None:
+        path = os.path.abspath(os.path.join(cwd, config_path))
+        try:
+            with open(path, "rb") as f:
+                found: tuple[str, bytes] | None = (path, f.read())
+        except OSError:
+            return None
+        root = os.path.dirname(path)
+    else:
+        found = find_pyproject(_config_start(paths, None, cwd))
+        root = os.path.dirname(found[0]) if found else cwd
+    from .output import use_color
+
+    return root, replay_key(argv, cwd, use_color(sys.stdout), found)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``telethon-guard`` console script; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    import time
+
+    raw = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in raw or "-v" in raw
     try:
-        return _lint(args)
-    except (ConfigError, _Usage) as exc:
-        print(f"telethon-guard: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush quiet.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
-    except Exception as exc:  # one line and a hint, not a traceback
-        if args.verbose:
+        cwd = os.getcwd()
+        plan = _replay_plan(raw)
+        slot = _replay_slot(plan, raw, cwd) if plan is not None else None
+        if slot is not None:
+            hit = load_replay(*slot)
+            if hit is not None:
+                sys.stdout.write(hit[0])
+                sys.stdout.flush()
+                return hit[1]
+        parser = _parser()
+        args = parser.parse_args(raw)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if slot is not None and (args.paths, args.config) != plan and not args.no_cache:
+            slot = None  # argparse read the line differently: record nothing
+        if slot is not None and not args.no_cache:
+            from .cache import Cache
+
+            try:  # before the clock starts: creating the cache directory touches the root
+                Cache(slot[0]).prepare()
+            except OSError:
+                slot = None
+        return _lint(args, (*slot, time.time_ns()) if slot is not None else None)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        from .config import ConfigError
+
+        if isinstance(exc, (ConfigError, _Usage)):
+            print(f"telethon-guard: error: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        if isinstance(exc, BrokenPipeError):
+            # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush quiet.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 1
+        if not isinstance(exc, Exception):
+            raise
+        if verbose:  # one line and a hint, not a traceback
             import traceback
 
             traceback.print_exc()
@@ -135,20 +245,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _codes(values: list[str] | None, option: str) -> tuple[str, ...] | None:
+    from .config import parse_codes
+
     if values is None:
         return None
     return parse_codes(",".join(values), option)
 
 
 def _load(args: argparse.Namespace, cwd: str) -> Config:
+    from .config import config_from_file, load_config, with_overrides
+
     if args.config:
         config = config_from_file(args.config)
     else:
-        first = args.paths[0] if args.paths and args.paths[0] != "-" else None
-        if first is None and args.stdin_filename:
-            first = args.stdin_filename
-        start = os.path.join(cwd, first) if first else cwd
-        config = load_config(start if os.path.exists(start) else os.path.dirname(start) or cwd)
+        config = load_config(_config_start(args.paths, args.stdin_filename, cwd))
     return with_overrides(
         config,
         select=_codes(args.select, "--select"),
@@ -177,7 +287,8 @@ def _explain(code: str) -> int:
     return 0
 
 
-def _lint(args: argparse.Namespace) -> int:
+def _lint(args: argparse.Namespace, replay: tuple[str, str, int] | None = None) -> int:
+    """The ``lint`` command; ``replay`` is (cache root, key, start time) to record the run under."""
     if args.explain:
         return _explain(args.explain)
     if args.jobs is not None and args.jobs < 1:
@@ -230,11 +341,20 @@ def _lint(args: argparse.Namespace) -> int:
     else:
         result = lint(None)
 
-    _emit(args, result.findings, result.files, fixed=fixed)
+    text = _emit(args, result.findings, result.files, fixed=fixed)
     _report_errors(args, result)
     if result.errors or result.internal:
         return 2
-    return 1 if result.findings else 0
+    code = 1 if result.findings else 0
+    if replay is not None and use_cache and not (args.fix or args.diff):
+        from .cache import store_replay
+        from .discovery import watched_paths
+
+        watched = watched_paths(paths, cwd)
+        if watched is not None:
+            root, key, started = replay
+            store_replay(root, key, [*watched, *result.files.values()], started, text, code)
+    return code
 
 
 def _report_errors(args: argparse.Namespace, result: LintResult) -> None:
@@ -284,10 +404,29 @@ def _emit(
     *,
     fixed: int = 0,
     overrides: dict[str, str] | None = None,
+) -> str:
+    """Write the report of ``findings`` to stdout; return what was written."""
+    import io
+
+    out = io.StringIO()
+    _render(args, findings, files, out, fixed=fixed, overrides=overrides)
+    text = out.getvalue()
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return text
+
+
+def _render(
+    args: argparse.Namespace,
+    findings: list[Finding],
+    files: dict[str, str],
+    out: io.StringIO,
+    *,
+    fixed: int,
+    overrides: dict[str, str] | None,
 ) -> None:
     from . import output
 
-    out = sys.stdout
     if args.statistics:
         text = output.render_statistics(findings, _rules(), as_json=args.format == "json")
         if text:
@@ -304,7 +443,7 @@ def _emit(
     elif args.format == "sarif":
         print(output.render_sarif(findings, _rules(), __version__), file=out)
     else:
-        color = output.use_color(out)
+        color = output.use_color(sys.stdout)
         text = output.render_text(
             findings,
             _lines_loader(files, overrides),

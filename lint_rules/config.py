@@ -87,22 +87,10 @@ def find_pyproject(start: str | os.PathLike[str] | None = None) -> str | None:
 
     Files that do not contain the text ``telethon-guard`` are skipped without being parsed.
     """
-    here = os.path.abspath(start if start is not None else os.getcwd())
-    if not os.path.isdir(here):
-        here = os.path.dirname(here)
-    while True:
-        candidate = os.path.join(here, "pyproject.toml")
-        try:
-            with open(candidate, "rb") as f:
-                data = f.read()
-        except OSError:
-            data = b""
-        if b"telethon-guard" in data:
-            return candidate
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent
+    from .cache import find_pyproject as nearest
+
+    found = nearest(start)
+    return None if found is None else found[0]
 
 
 def load_config(start: str | os.PathLike[str] | None = None) -> Config:

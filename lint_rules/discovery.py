@@ -15,7 +15,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-__all__ = ["DEFAULT_EXCLUDES", "Candidate", "Discovery", "discover", "glob_match", "to_display"]
+__all__ = [
+    "DEFAULT_EXCLUDES",
+    "Candidate",
+    "Discovery",
+    "discover",
+    "glob_match",
+    "to_display",
+    "watched_paths",
+]
 
 #: Directory (or file) names skipped wherever they occur, unless named explicitly.
 DEFAULT_EXCLUDES = (
@@ -303,3 +311,77 @@ def discover(
             seen[file] = Candidate(file, display, False)
     result.files = sorted(seen.values(), key=lambda c: c.display)
     return result
+
+
+#: Beyond this many directories, checking them all on every run costs more than it saves.
+_WATCH_LIMIT = 20_000
+
+
+def _git_config_files() -> list[str]:
+    home = os.path.expanduser("~")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    return [
+        os.path.join(home, ".gitconfig"),
+        os.path.join(xdg, "git", "config"),
+        os.path.join(xdg, "git", "ignore"),  # the default core.excludesFile
+        "/etc/gitconfig",
+    ]
+
+
+def watched_paths(paths: Sequence[str], cwd: str) -> list[str] | None:
+    """Paths whose unchanged stat signatures prove that :func:`discover` lists the same files.
+
+    Besides the listed files themselves (the caller adds them): every directory under each
+    directory argument that the listing could reach (a directory's mtime changes when an entry is
+    added, removed or renamed), the ``.gitignore`` files in them and above them, whether a ``.git``
+    appears above them, and git's index, ``info/exclude`` and configuration files. Directories that
+    git ignores are watched too: that only costs a needless re-listing when they change.
+
+    None when the listing depends on something this cannot see (``GIT_DIR`` and friends, a
+    ``.git`` file of a worktree or submodule, a configured ``core.excludesFile`` or ``[include]``,
+    a very large tree): the caller then records nothing.
+    """
+    if any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")):
+        return None
+    out: list[str] = []
+    for arg in paths or (".",):
+        full = os.path.normpath(os.path.join(cwd, arg))
+        if not os.path.isdir(full):
+            out.append(full)
+            continue
+        here = full
+        git_dir = None
+        while True:
+            out.append(os.path.join(here, ".gitignore"))
+            dot_git = os.path.join(here, ".git")
+            if git_dir is None and os.path.lexists(dot_git):
+                git_dir = dot_git
+            elif git_dir is None:
+                out.append(dot_git)  # absent now; appearing would switch to git's listing
+            parent = os.path.dirname(here)
+            if parent == here:
+                break
+            here = parent
+        if git_dir is not None:
+            if os.path.islink(git_dir) or not os.path.isdir(git_dir):
+                return None
+            config = os.path.join(git_dir, "config")
+            settings = _git_config_files()
+            for name in (config, *settings):
+                try:
+                    with open(name, "rb") as f:
+                        text = f.read().lower()
+                except OSError:
+                    continue
+                if b"excludesfile" in text or b"[include" in text:
+                    return None
+            out += [os.path.join(git_dir, "index"), os.path.join(git_dir, "info", "exclude")]
+            out += [config, *settings]
+        for root, dirs, files in os.walk(full):
+            dirs[:] = [d for d in dirs if not _default_excluded(d)]
+            out.append(root)
+            if ".gitignore" in files:
+                out.append(os.path.join(root, ".gitignore"))
+            if len(out) > _WATCH_LIMIT:
+                return None
+    return out

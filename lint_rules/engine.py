@@ -751,12 +751,22 @@ def _relpath(abspath: str, root: str) -> str:
     return os.path.basename(abspath) if rel.startswith("../") else rel
 
 
-def _stat_key(candidates: Sequence[Candidate]) -> list[str] | None:
+def _stat_key(candidates: Sequence[Candidate], since_ns: int) -> list[str] | None:
+    """Stat data of every file, or None when one is missing or changed around ``since_ns``.
+
+    A file changed shortly before the run started (file systems stamp with a coarse clock) could
+    change again without a new stamp: such a run is not recorded.
+    """
+    from .cache import _RACY_NS
+
+    limit = since_ns - _RACY_NS
     parts = []
     for c in candidates:
         try:
             st = os.stat(c.abspath)
         except OSError:
+            return None
+        if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit:
             return None
         parts.append(
             f"{c.display}\0{c.abspath}\0{c.explicit}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
@@ -780,6 +790,9 @@ def run(
     ``overlay`` maps absolute paths to contents used instead of the files' (``--diff`` loops);
     ``jobs`` None means every core; ``cache`` uses ``.telethon_guard_cache/`` at the project root.
     """
+    import time
+
+    started = time.time_ns()
     cwd = os.path.abspath(cwd or os.getcwd())
     paths = list(paths) or ["."]
     if config is None:
@@ -792,7 +805,7 @@ def run(
 
     run_key = None
     if store is not None and not overlay:
-        stats = _stat_key(found.files)
+        stats = _stat_key(found.files, started)
         if stats is not None:
             fams = "builtin" if families is None else ",".join(_family_id(f) for f in families)
             run_key = digest(code_version(), config_key, fams, cwd, str(prefilter), *stats)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any
 
-from .model import Finding
+TYPE_CHECKING = False  # not typing's: the CLI's cached path imports this module, and little else
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from re import Pattern
+    from typing import IO, Any
+
+    from .model import Finding
 
 __all__ = [
     "FORMATS",
@@ -24,7 +26,7 @@ __all__ = [
 
 FORMATS = ("text", "json", "github", "sarif")
 INFORMATION_URI = "https://github.com/telethon-guard/telethon-guard"
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK: list[Pattern[str]] = []
 
 
 def use_color(stream: IO[str]) -> bool:
@@ -51,7 +53,11 @@ class _Style:
 
 def split_lines(text: str) -> list[str]:
     """Lines as the parser counts them (``\\r\\n``, ``\\r`` and ``\\n`` end a line)."""
-    return _LINE_BREAK.split(text)
+    if not _LINE_BREAK:
+        import re
+
+        _LINE_BREAK.append(re.compile(r"\r\n|\r|\n"))
+    return _LINE_BREAK[0].split(text)
 
 
 def _plural(n: int, word: str) -> str:
@@ -243,6 +249,7 @@ def render_statistics(
 ) -> str:
     """Count per code, most frequent first: ``count  CODE  [*]  name``."""
     import json
+    from collections import Counter
 
     counts = Counter(f.code for f in findings)
     fixable = Counter(f.code for f in findings if f.fix is not None)

@@ -301,6 +301,7 @@ def _load_telethon_codes() -> None:
     """
     global _dispatch_codes, _dispatch_background_callees, _detached_spawners
     global _telethon_prefix, _internal_prefixes, _passthrough_prefixes, _sync_file
+    global _wrappable_lifecycle
     import telethon
     from telethon.client.auth import AuthMethods
     from telethon.client.chats import _ChatAction
@@ -358,7 +359,12 @@ def _load_telethon_codes() -> None:
         os.path.dirname(os.path.abspath(asyncio.__file__ or "")) + os.sep,
         os.path.abspath(contextlib.__file__ or ""),
     )
-    _internal_prefixes = (_telethon_prefix, *_passthrough_prefixes)
+    # This package too: its wrappers (the session claims' connect(), @serialized, the testing
+    # backend) are never the place a user made an action, so a message names the user's line instead.
+    _internal_prefixes = (_telethon_prefix, _GUARD_PREFIX, *_passthrough_prefixes)
+    _wrappable_lifecycle = frozenset(
+        {id(code(TelegramBaseClient, "connect")), id(code(AuthMethods, "_start"))}
+    )
     _code_kinds.clear()
     _code_kinds.update({id(c): (c, _LIFECYCLE) for c in lifecycle})
     _root_kinds.clear()
@@ -385,6 +391,9 @@ _telethon_prefix = "\0"  # set at install time
 _sync_file = "\0"
 _passthrough_prefixes: tuple[str, ...] = ()
 _internal_prefixes: tuple[str, ...] = ()
+_GUARD_PREFIX = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The lifecycle coroutines a user can run under the lock (run_until_disconnected runs until disconnect).
+_wrappable_lifecycle: frozenset[int] = frozenset()
 # Both caches are keyed by id(code) and keep the code object alive (so the id stays its own): hashing a
 # code object hashes its bytecode and constants, ~0.7 us for a method the size of send_message.
 _code_kinds: dict[int, tuple[CodeType, int]] = {}
@@ -436,26 +445,29 @@ def _is_background(frames: Iterable[FrameType]) -> bool:
     return True
 
 
-def _entry(frame: FrameType | None, root: FrameType | None) -> tuple[bool, FrameType | None]:
-    """(whether Telethon's connect/start/run_until_disconnected makes this call on its own behalf, the
-    innermost user frame) for a call made from ``frame`` in the task whose root frame is ``root``.
+def _entry(
+    frame: FrameType | None, root: FrameType | None
+) -> tuple[CodeType | None, FrameType | None]:
+    """(the connect/start/run_until_disconnected code making this call on its own behalf, or None;
+    the innermost user frame) for a call made from ``frame`` in the task whose root frame is ``root``.
 
-    One walk, stopping at the first user frame (the lifecycle test needs no more, and that frame is
-    where the action was made) or at the task's root (beyond it lie the frames running the event loop).
+    One walk, stopping at the first user frame (that frame is where the action was made; a lifecycle
+    frame counts only below it) or at the task's root (beyond it lie the frames running the loop).
     """
     kinds = _code_kinds
+    lifecycle: CodeType | None = None
     while frame is not None:
         code = frame.f_code
         entry = kinds.get(id(code))
         kind = entry[1] if entry is not None else _classify(code)
         if kind == _USER:
-            return False, frame
-        if kind == _LIFECYCLE:
-            return True, None
+            return lifecycle, frame
+        if kind == _LIFECYCLE and lifecycle is None:
+            lifecycle = code
         if frame is root:
             break
         frame = frame.f_back
-    return False, None
+    return lifecycle, None
 
 
 def _chain_frames(task: asyncio.Task[Any] | None) -> list[FrameType]:
@@ -766,17 +778,59 @@ def _overlap(
     site = _site(_running_frames(frame, task), task, owner)
     if _already_logged("overlap", site):
         return
-    running = "; ".join(
-        f"task {_task_desc(o, a)} entered at {_site(_chain_frames(o), o, a)}" for o, a in others
-    )
+    entries = []
+    lifecycles = []  # (task, site, lifecycle code) of the calls connect()/start()/... made
+    root = getattr(task.get_coro(), "cr_frame", None) if task is not None else None
+    mine = _entry(frame, root)[0]
+    if mine is not None:
+        lifecycles.append((task, site, mine))
+    for o, a in others:
+        frames = _chain_frames(o)
+        other_site = _site(frames, o, a)
+        entries.append(f"task {_task_desc(o, a)} entered at {other_site}")
+        theirs = _lifecycle_in(frames)
+        if theirs is not None:
+            lifecycles.append((o, other_site, theirs))
     message = (
         f"Overlapping Telethon actions (PID {os.getpid()}): task {_task_desc(task, owner)} started "
         f"{_request_name(request)} at {site} while another Telethon action is still in flight: "
-        f"{running}. Two Telethon actions must never run at once. {_FIX}; "
-        "or install(mode='serialize') to serialise unguarded actions."
+        f"{'; '.join(entries)}. Two Telethon actions must never run at once. "
+        + "".join(_lifecycle_fix(t, s, c) for t, s, c in lifecycles)
+        + f"{_FIX}; or install(mode='serialize') to serialise unguarded actions."
     )
     error = TelethonOverlapError if (_strict or _detect) else None
     _report("overlap", message, _task_name(task), site, error)
+
+
+def _lifecycle_in(frames: Iterable[FrameType]) -> CodeType | None:
+    """The connect/start/run_until_disconnected code below the first user frame of ``frames``
+    (innermost first), or None."""
+    for frame in frames:
+        code = frame.f_code
+        kind = _classify(code) if id(code) not in _code_kinds else _code_kinds[id(code)][1]
+        if kind == _USER:
+            return None
+        if kind == _LIFECYCLE:
+            return code
+    return None
+
+
+def _lifecycle_fix(task: asyncio.Task[Any] | None, site: str, code: CodeType) -> str:
+    """How to fix an overlap in which ``task`` made a call for connect()/start()/run_until_disconnected()."""
+    if id(code) in _wrappable_lifecycle:
+        method = "connect()" if code.co_name == "connect" else "start()"
+        return (
+            f"Task {_task_name(task)} is in {method} at {site}, and {method} makes Telethon "
+            f"requests too (get_me, the update state): run it under the lock, `async with "
+            f"telethon_lock: await client.{method}` (the lock is reentrant, so {method}'s own "
+            "requests then pass). "
+        )
+    return (
+        f"Task {_task_name(task)} is in run_until_disconnected() at {site}, which makes one request "
+        "(updates.GetStateRequest) as it starts and cannot run under the lock (it returns at "
+        "disconnect): make that request under the lock yourself and wait with "
+        "`await client.disconnected` instead. "
+    )
 
 
 # --- the patched _call -------------------------------------------------------------------------------

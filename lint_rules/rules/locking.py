@@ -36,8 +36,19 @@ Decisions (documented in the rule docs too):
   modules -- another lock is reported (naming it), and when every known caller passes the telethon
   lock, or no caller is known, it counts as held (the runtime guard checks the rest). A parameter
   default is evaluated once: a shared lock, not one per call. ``await stack.enter_async_context(L)``
-  holds L to the end of the block; ``await L.acquire()`` without a ``finally`` release still holds it
-  (leaking it on an error is a deadlock, which the runtime guard reports).
+  holds L to the end of the block; ``await L.acquire()`` holds it only in the shape the issue names:
+  followed by (or inside) a ``try`` whose ``finally`` releases L (outside ``__aenter__``); without it an
+  error leaks the lock, so what follows is reported, with a message saying why.
+* The request of a coroutine or ``iter_*`` iterator runs where it is awaited/iterated (``_call`` runs
+  when awaited): ``coro = client.send_message(x)`` ... ``async with telethon_lock: await coro`` is
+  locked. Followed within one function (``await name``, ``async for _ in name``, ``create_task(name)``);
+  a name never consumed there stays reported where the call is written.
+* ``p = functools.partial(client.send_message, ...)`` is an action where ``p(...)`` is called (or the
+  partial is handed to a callback runner); lambdas registered with ``add_event_handler``/``on`` get an
+  event as first parameter; aiohttp ``request.app["k"]``/``app[KEY]`` resolves to what the project
+  stores under that key of an Application (like Starlette's ``app.state.k``).
+* In sync code (``telethon.sync``) and lambdas, where ``async with`` cannot be written, the message
+  suggests an ``async def`` under the lock or the runtime guard's serialize mode instead.
 * A project decorator whose wrapper calls the decorated function under the lock
   (``def locked(fn): ... async with telethon_lock: return await fn(*a)``, also as a factory
   ``@with_lock(...)``) makes the decorated function's body hold the lock.
@@ -121,6 +132,9 @@ class Site:
     text: str  # "client.send_message()"
     pos: Pos
     fix: Fix | None
+    # Why the usual advice does not fit: "sync" (in sync code), or the text of a lock acquired with
+    # `await L.acquire()` and no `try: ... finally: L.release()` around what follows.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +155,7 @@ class CallSite:
     func_args: tuple[tuple[int, str | None, str], ...] = ()
     # What the first positional argument denotes when it is a name (`handle(event)`).
     arg0: Desc | None = None
+    note: str | None = None  # as Site.note
 
 
 @dataclass(frozen=True)
@@ -299,6 +314,7 @@ _CONTAINERS = _MAPPINGS | frozenset(
     {"list", "List", "Sequence", "MutableSequence", "set", "Set", "frozenset", "FrozenSet"}
     | {"tuple", "Tuple", "Iterable", "Collection", "deque", "Deque"}
 )
+_AIOHTTP_APPS = frozenset({"aiohttp.web.Application", "aiohttp.web_app.Application"})
 _ELEMENT_GETTERS = frozenset({"get", "pop", "setdefault"})
 # Descriptors resolved in the project pass (an element of one is looked up there).
 _DEFERRED = frozenset({"attr", "qual", "dot", "state", "mcall", "call", "res", "any", "item"})
@@ -351,11 +367,15 @@ class _Ctx:
     stmt: CSTNode | None = None  # the block-level statement being walked (for fixes)
     in_body: bool = False  # inside a function body (fixes apply)
     cover: int | None = None
+    note: str | None = None  # Site.note of what is found here
 
     def but(self, **changes: Any) -> _Ctx:
-        d = dict(self.__dict__)
+        # A copy without __init__ (called for every statement walked).
+        new = object.__new__(_Ctx)
+        d = new.__dict__
+        d.update(self.__dict__)
         d.update(changes)
-        return _Ctx(**d)
+        return new
 
 
 @dataclass
@@ -399,10 +419,20 @@ class _Analyzer:
         self.event_handlers: set[CSTNode] = set()
         self.event_funcs: set[str] = set()
         self.lock_wrappers: dict[str, LockState] = {}
+        self.event_lambdas: set[CSTNode] = set()  # lambdas registered as event handlers
         self.lock_runners: dict[str, tuple[int, str, LockState]] = {}
         self._ref_bases: dict[tuple[int, str], str | bool | None] = {}
         self.lock_yielders: dict[str, LockState] = {}
+        self._try_finals: dict[int, CSTNode] = {}  # id(try body statements) -> finally block
+        # `coro = client.send_message(...)`: (function, name) -> ("site"|"call", index) of the
+        # call, whose request runs where the name is awaited or iterated (see _consume).
+        self._deferred: dict[tuple[str | None, str], tuple[tuple[str, int], ...]] = {}
+        self._consumed: set[tuple[str, int]] = set()
+        # `p = functools.partial(client.send_message, chat)`: (function, name) -> the bound method,
+        # an action wherever `p(...)` is called.
+        self._partials: dict[tuple[str | None, str], cst.Attribute] = {}
         self.item_assigns: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
+        self.keyed_assigns: list[tuple[cst.Subscript, cst.BaseExpression]] = []
         self.route_handlers: set[CSTNode] = set()
         self.registered: set[CSTNode] = set()
         self.serialized: set[CSTNode] = set()
@@ -427,14 +457,19 @@ class _Analyzer:
         names = self.names
         for fn, _scope in names.functions:
             self._classify_decorators(fn)
-        module_ctx = _Ctx(func=None, is_async=False)
+        module_ctx = _Ctx(func=None, is_async=False, note="sync")
         self._block(self.tree.body, module_ctx, block_level=True)
         for fn, scope in names.functions:
             lock: LockState = None
             if fn in self.serialized:
                 lock = ("telethon", _TELETHON_LOCK)
+            is_async = fn.asynchronous is not None
             ctx = _Ctx(
-                func=scope.qualname, is_async=fn.asynchronous is not None, lock=lock, in_body=True
+                func=scope.qualname,
+                is_async=is_async,
+                lock=lock,
+                in_body=True,
+                note=None if is_async else "sync",
             )
             self._suite(fn.body, ctx)
         i = 0
@@ -442,7 +477,7 @@ class _Analyzer:
             lam = self.lambdas[i][0]
             lscope = names.inner_scope(lam)
             qual = lscope.qualname if lscope is not None else "<lambda>"
-            self._visit(lam.body, _Ctx(func=qual, is_async=False))
+            self._visit(lam.body, _Ctx(func=qual, is_async=False, note="lambda"))
             i += 1
 
     def _classify_decorators(self, fn: cst.FunctionDef) -> None:
@@ -481,29 +516,66 @@ class _Analyzer:
     def _block(self, stmts: Sequence[CSTNode], ctx: _Ctx, block_level: bool) -> None:
         held: LockState = None
         held_ident: str | None = None
-        for stmt in stmts:
+        bare: str | None = None  # text of a lock acquired without a `finally` release
+        for i, stmt in enumerate(stmts):
             c = ctx.but(stmt=stmt) if block_level else ctx
             if held is not None:
                 c = c.but(lock=held)
+            elif bare is not None:
+                c = c.but(note=bare)
+            t = type(stmt)
+            if (t is cst.Try or t is cst.TryStar) and stmt.finalbody is not None:  # type: ignore[attr-defined]
+                # `try: await L.acquire() ... finally: L.release()`: the body holds L.
+                self._try_finals[id(stmt.body.body)] = stmt.finalbody  # type: ignore[attr-defined]
             acquired = self._acquire_of(stmt)
             if acquired is not None:
                 self._visit(stmt, c)
                 lock = self._lock_of(acquired, c)
                 if lock is not None and lock.kind in ("telethon", "other", "param", "maybe"):
-                    held = (lock.kind, lock.ident, self._code(acquired))
-                    held_ident = lock.ident
+                    state = (lock.kind, lock.ident, self._code(acquired))
                     if ctx.func is not None and ctx.func.endswith(".__aenter__"):
                         # A class whose `__aenter__` acquires the lock: `async with Cls():` holds it.
-                        self.lock_yielders.setdefault(ctx.func.rpartition(".")[0], held)
+                        self.lock_yielders.setdefault(ctx.func.rpartition(".")[0], state)
+                    elif not self._finally_releases(stmts, i, lock.ident, acquired):
+                        # `await L.acquire()` counts only in the shape `try: ... finally:
+                        # L.release()`: without it an exception leaks the lock (every later
+                        # action then waits forever).
+                        bare = str(state[2])
+                        held = None
+                        held_ident = lock.ident
+                        continue
+                    held = state
+                    held_ident = lock.ident
+                    bare = None
                 continue
-            if held is not None and self._releases(stmt, held_ident):
+            if (held is not None or bare is not None) and self._releases(stmt, held_ident):
                 self._visit(stmt, c)
                 held = None
+                bare = None
                 continue
             self._visit(stmt, c)
             if held is not None and isinstance(stmt, (cst.Try, cst.TryStar)):
                 if stmt.finalbody is not None and self._releases(stmt.finalbody, held_ident):
                     held = None
+
+    def _finally_releases(
+        self, stmts: Sequence[CSTNode], i: int, ident: str, acquired: CSTNode
+    ) -> bool:
+        """Whether ``stmts[i]`` (an acquire) is released by a ``finally``: of the ``try`` whose body
+        ``stmts`` is, or of a later ``try`` in ``stmts``; an ``AsyncExitStack`` releases it too."""
+        stmt = stmts[i]
+        call = stmt.body[0].value.expression  # type: ignore[attr-defined]
+        if call.func.attr.value == "enter_async_context":
+            return True
+        fin = self._try_finals.get(id(stmts))
+        if fin is not None and self._releases(fin, ident):
+            return True
+        for later in stmts[i + 1 :]:
+            t = type(later)
+            if (t is cst.Try or t is cst.TryStar) and later.finalbody is not None:  # type: ignore[attr-defined]
+                if self._releases(later.finalbody, ident):  # type: ignore[attr-defined]
+                    return True
+        return False
 
     def _acquire_of(self, stmt: CSTNode) -> CSTNode | None:
         """``await L.acquire()`` as a statement -> L; also ``await stack.enter_async_context(L)``
@@ -570,6 +642,8 @@ class _Analyzer:
             self._visit_with(node, ctx)  # type: ignore[arg-type]
         elif t is cst.For:
             f: cst.For = node  # type: ignore[assignment]
+            if f.asynchronous is not None and type(f.iter) is cst.Name:
+                self._consume(f.iter.value, ctx)
             self._visit(f.iter, ctx)
             self._visit(f.target, ctx)
             self._suite(f.body, ctx)
@@ -598,8 +672,11 @@ class _Analyzer:
                 if isinstance(tgt.target, cst.Subscript):
                     # `clients[name] = TelegramClient(...)`: what the container holds.
                     self.item_assigns.append((tgt.target.value, asg.value))
+                    self.keyed_assigns.append((tgt.target, asg.value))
             for child in iter_child_nodes(node):
                 self._visit(child, ctx)
+            if len(asg.targets) == 1 and type(asg.targets[0].target) is cst.Name:
+                self._defer(asg.targets[0].target.value, asg.value, ctx)
         else:
             if (
                 t is cst.Yield
@@ -610,8 +687,61 @@ class _Analyzer:
                 # `@asynccontextmanager async def tg(): async with telethon_lock: yield client`:
                 # `async with tg():` holds the lock.
                 self.lock_yielders.setdefault(ctx.func, ctx.lock)
+            if t is cst.Await and type(node.expression) is cst.Name:  # type: ignore[attr-defined]
+                self._consume(node.expression.value, ctx)  # type: ignore[attr-defined]
             for child in iter_child_nodes(node):
                 self._visit(child, ctx)
+
+    def _defer(self, name: str, value: CSTNode, ctx: _Ctx) -> None:
+        """``name = client.send_message(...)`` (not awaited) in a function: a coroutine or
+        ``iter_*`` iterator, whose request runs where it is awaited or iterated, not here
+        (``_call`` runs when awaited: telethon/client/users.py ``__call__`` -> ``_call``)."""
+        if ctx.func is None:
+            return
+        key = (ctx.func, name)
+        self._deferred.pop(key, None)  # rebound: an earlier value is no longer this name
+        self._partials.pop(key, None)
+        if type(value) is not cst.Call:
+            return
+        bound = self._partial_of(value)
+        if bound is not None:
+            self._partials[key] = bound
+            return
+        if not ctx.is_async:
+            return  # sync code (telethon.sync) runs the request at the call itself
+        refs: list[tuple[str, int]] = []
+        if self.sites and self.sites[-1].call is value and self.sites[-1].ctx is ctx:
+            refs.append(("site", len(self.sites) - 1))
+        if self.calls and self.calls[-1].call is value and self.calls[-1].ctx is ctx:
+            refs.append(("call", len(self.calls) - 1))  # `pending = helper()`
+        if refs:
+            self._deferred[key] = tuple(refs)
+
+    def _partial_of(self, call: cst.Call) -> cst.Attribute | None:
+        """``functools.partial(client.send_message, ...)`` -> ``client.send_message``."""
+        if not call.args or call.args[0].star or type(call.args[0].value) is not cst.Attribute:
+            return None
+        bound: cst.Attribute = call.args[0].value
+        if bound.attr.value not in _METHOD_NAMES:
+            return None
+        if self.names.qualified_name(call.func) != "functools.partial":
+            return None
+        return bound
+
+    def _consume(self, name: str, ctx: _Ctx) -> None:
+        """``await name`` / ``async for x in name`` / ``create_task(name)`` of a deferred call: the
+        call's lock is the one held here. A name consumed twice (an iterator iterated again) keeps
+        the first unlocked consumption."""
+        for ref in self._deferred.get((ctx.func, name), ()):
+            raw: _RawSite | _RawCall = (
+                self.sites[ref[1]] if ref[0] == "site" else self.calls[ref[1]]
+            )
+            if ref in self._consumed:
+                old = raw.ctx
+                if old.spawn is not None or (old.lock is None or old.lock[0] == "maybe"):
+                    continue
+            self._consumed.add(ref)
+            raw.ctx = ctx
 
     def _visit_params(self, params: cst.Parameters, ctx: _Ctx) -> None:
         for p in (*params.posonly_params, *params.params, *params.kwonly_params):
@@ -661,6 +791,8 @@ class _Analyzer:
             if runner and isinstance(arg.value, cst.Call):
                 self._visit_call(arg.value, arg_ctx, as_entry=True)
             else:
+                if spawn is not None and type(arg.value) is cst.Name:
+                    self._consume(arg.value.value, arg_ctx)
                 self._visit(arg.value, arg_ctx)
         # Type checks by identity: libcst nodes are ABCs, and isinstance() on them is slow.
         ft = type(func)
@@ -673,7 +805,9 @@ class _Analyzer:
             and any(self._is_event_builder(a.value) for a in func.args)  # type: ignore[attr-defined]
         ):
             registers = True  # `client.on(events.NewMessage())(handler)`
-        if registers and call.args and type(call.args[0].value) in (cst.Name, cst.Attribute):
+        if registers and call.args and type(call.args[0].value) is cst.Lambda:
+            self.event_lambdas.add(call.args[0].value)
+        elif registers and call.args and type(call.args[0].value) in (cst.Name, cst.Attribute):
             # `client.add_event_handler(handler, events.X)`: handler's first parameter is an event
             # (the handler may live in another module: recorded by name for the project pass).
             handler = call.args[0].value
@@ -695,6 +829,11 @@ class _Analyzer:
             # bound method runs later, in another task or thread, which does not hold the lock.
             for arg in call.args:
                 v = arg.value
+                tv = type(v)
+                if tv is cst.Call:
+                    v = self._partial_of(v) or v  # type: ignore[arg-type]
+                elif tv is cst.Name and ctx.func is not None:
+                    v = self._partials.get((ctx.func, v.value), v)  # type: ignore[attr-defined]
                 if type(v) is cst.Attribute and v.attr.value in _METHOD_NAMES:
                     self.sites.append(
                         _RawSite(
@@ -704,7 +843,15 @@ class _Analyzer:
                             ctx.but(spawn=final, lock=None),
                         )
                     )
-        if attr is not None and attr in _METHOD_NAMES:
+        bound = None
+        if ft is cst.Name and self._partials:
+            bound = self._partials.get((ctx.func, func.value))  # type: ignore[attr-defined]
+        elif ft is cst.Call:
+            bound = self._partial_of(func)  # type: ignore[arg-type]
+        if bound is not None:
+            # `p(...)` of `p = functools.partial(client.send_message, ...)`: the action runs here.
+            self.sites.append(_RawSite(bound.value, bound.attr.value, call, ctx))
+        elif attr is not None and attr in _METHOD_NAMES:
             self.sites.append(_RawSite(func.value, attr, call, ctx))  # type: ignore[attr-defined]
         elif (ft is cst.Name or ft is cst.Attribute) and call.args:
             # `client(SomeRequest(...))`: resolved like any receiver.
@@ -761,6 +908,9 @@ class _Analyzer:
         c = ctx
         is_async = node.asynchronous is not None
         for item in node.items:
+            if is_async and type(item.item) is cst.Name:
+                # `act = client.action(chat, "typing")` ... `async with act:`
+                self._consume(item.item.value, c)
             self._visit(item.item, c)
             if not is_async:
                 continue
@@ -1068,8 +1218,40 @@ class _Analyzer:
         if isinstance(expr, cst.Call):
             return self._desc_call(expr, scope)
         if isinstance(expr, cst.Subscript):
+            app_key = self._app_key(expr, scope)
+            if app_key is not None:
+                return ("state", app_key)
             # `msgs[0]` where msgs came from get_messages/get_dialogs: one of the items.
             return self._item_desc(self._container(expr.value, scope))
+        return None
+
+    def _app_key(self, expr: cst.Subscript, scope: Scope | None) -> str | None:
+        """aiohttp's application state: ``request.app["client"]`` / ``app[CLIENT_KEY]`` (an
+        ``AppKey`` constant) -> ``"app[client]"`` / ``"app[pkg.mod.CLIENT_KEY]"``, a key of the
+        project's ``state`` assignments (like Starlette's ``app.state.client``), which an
+        attribute name never collides with. The container is an ``<...>.app`` attribute or an
+        ``aiohttp.web.Application``."""
+        if len(expr.slice) != 1 or type(expr.slice[0].slice) is not cst.Index:
+            return None
+        index = expr.slice[0].slice.value
+        ti = type(index)
+        if ti is cst.SimpleString:
+            key = index.evaluated_value  # type: ignore[attr-defined]
+            if not isinstance(key, str):
+                return None
+        elif ti is cst.Name or ti is cst.Attribute:
+            key = self.names.qualified_name(index)
+            if key is None or key.startswith("builtins."):
+                return None
+        else:
+            return None
+        base = expr.value
+        if type(base) is cst.Attribute and base.attr.value == "app":
+            return f"app[{key}]"
+        if type(base) is cst.Name:
+            d = self.desc(base, scope)
+            if d is not None and d[0] in ("call", "inst") and d[1] in _AIOHTTP_APPS:
+                return f"app[{key}]"
         return None
 
     def _container(self, expr: CSTNode, scope: Scope | None) -> Desc | None:
@@ -1194,6 +1376,12 @@ class _Analyzer:
             if b.annotation is not None:
                 return self.ann_desc(b.annotation, self.names.scope_of(b.annotation))
             fn = defining.node
+            if type(fn) is cst.Lambda:
+                # `client.add_event_handler(lambda e: e.reply("x"), events.NewMessage)`.
+                lparams = [*fn.params.posonly_params, *fn.params.params]
+                if fn in self.event_lambdas and lparams and lparams[0] is b.node:
+                    return EVENT
+                return None
             if isinstance(fn, cst.FunctionDef):
                 params = [*fn.params.posonly_params, *fn.params.params]
                 parent = defining.parent
@@ -1375,6 +1563,7 @@ class _Analyzer:
                     text=self._site_text(s),
                     pos=_pos(ranges[s.call]),
                     fix=fix,
+                    note=s.ctx.note,
                 )
             )
         for rc, callee, unlocked in calls:
@@ -1399,6 +1588,7 @@ class _Analyzer:
                     lock_args=self._lock_args(rc.call, rc.ctx) if rc.call.args else (),
                     func_args=self._func_args(rc.call) if rc.call.args else (),
                     arg0=self._arg0(rc.call),
+                    note=rc.ctx.note if unlocked else None,
                 )
             )
         for lk in self.locks:
@@ -1464,6 +1654,12 @@ class _Analyzer:
                         if d is not None:
                             attrs[name] = d
             facts.classes[cscope.qualname] = (bases, attrs)
+        for key_target, value in self.keyed_assigns:
+            app_key = self._app_key(key_target, None)
+            if app_key is not None:
+                sd = self.desc(value)
+                if sd is not None:
+                    facts.state_attrs.setdefault(app_key, []).append(sd)
         for aa in names.attribute_assignments:
             if isinstance(aa.target.value, cst.Attribute) and aa.target.value.attr.value == "state":
                 sd = self.desc(aa.value) if aa.value is not None else None
@@ -1566,7 +1762,14 @@ class _Analyzer:
         return f"{recv}.{s.method}()" if s.method is not None else f"{recv}(...)"
 
     def _fixable(self, ctx: _Ctx) -> bool:
-        return ctx.is_async and ctx.in_body and ctx.stmt is not None and ctx.spawn is None
+        # Not after a bare `await L.acquire()` (note set): the fix is the try/finally shape.
+        return (
+            ctx.is_async
+            and ctx.in_body
+            and ctx.stmt is not None
+            and ctx.spawn is None
+            and ctx.note is None
+        )
 
     def _fix_lock_name(self) -> str:
         """The name the fix writes: a module-level import of telethon_guard's lock under any alias
@@ -2421,7 +2624,29 @@ def _action_msg(s: Site) -> str:
             f"Telethon action {s.text} is guarded by `{s.lock[-1]}`, which is not the "
             "telethon lock; use `async with telethon_lock:` (or add the lock to `lock-names`)"
         )
-    return f"Telethon action {s.text} runs outside telethon_lock; wrap it in `async with telethon_lock:`"
+    return f"Telethon action {s.text} runs outside telethon_lock; {_advice(s.note)}"
+
+
+def _advice(note: str | None, what: str = "it") -> str:
+    """How to fix an unlocked action or helper call, where the usual advice does not fit."""
+    if note == "sync":
+        # Sync code (telethon.sync) cannot enter `async with`.
+        return (
+            f"sync code cannot take the lock: move {what} into an `async def` under "
+            "`async with telethon_lock:`, or run the sync calls from one place under the runtime "
+            "guard's serialize mode (`telethon_guard.install(mode='serialize')`)"
+        )
+    if note == "lambda":
+        return (
+            f"a lambda cannot take the lock: make {what} part of an `async def` (handler) that runs "
+            "it under `async with telethon_lock:`"
+        )
+    if note is not None:
+        return (
+            f"`await {note}.acquire()` counts only when followed by `try: ... finally: "
+            f"{note}.release()` (an exception would leak the lock); use `async with {note}:`"
+        )
+    return f"wrap {what} in `async with telethon_lock:`"
 
 
 def _elsewhere(spawn: str) -> str:
@@ -2444,6 +2669,8 @@ def _helper_msg(c: CallSite, target: str, inner: tuple[str, str, int]) -> str:
         where = f"under `{c.lock[-1]}`, which is not the telethon lock"
     short = ".".join(target.replace(".<locals>", "").split(".")[-2:])
     how = "wrap the call in `async with telethon_lock:` or take the lock inside the helper"
+    if c.note is not None:
+        how = _advice(c.note, "the call")
     if c.spawn is not None:
         how = "the new task does not hold telethon_lock: take the lock inside the helper"
     return f"call to helper {short}() performs {text} ({path}:{line}) {where}; {how}"
@@ -2477,7 +2704,16 @@ class TelethonActionOutsideLock(Rule):
         "`to_thread`/`run_in_executor`. A project decorator whose wrapper awaits the function "
         "under the lock, `AsyncExitStack.enter_async_context(telethon_lock)`, an alias of the lock "
         "imported from a project module, and a lock parameter every known caller passes the lock "
-        "to all hold it. An action under any other lock is reported too (add "
+        "to all hold it. `await telethon_lock.acquire()` counts only with a `try: ... finally: "
+        "telethon_lock.release()` around what follows (in an `__aenter__` it is released in "
+        "`__aexit__`). A coroutine or `iter_*` iterator created unawaited (`coro = "
+        "client.send_message(...)`) runs where it is awaited or iterated in the same function, "
+        "and `p = functools.partial(client.send_message, ...)` where `p(...)` is called. A lambda "
+        "registered as an event handler receives an event; its body runs unlocked. aiohttp's "
+        "`request.app['client']` / `app[KEY]` is what the project stores under that key of an "
+        "Application. In sync code (telethon.sync) the message suggests moving the calls into an "
+        "`async def` under the lock or the runtime guard's serialize mode. "
+        "An action under any other lock is reported too (add "
         "that lock to `lock-names` if it really is your one global lock). Fixable when sound (inside "
         "an `async def`, not a generator's `yield`, not a statement that awaits tasks): the smallest "
         "enclosing statement is wrapped in `async with telethon_lock:` and the import added."
@@ -2527,6 +2763,17 @@ class TelethonActionOutsideLock(Rule):
         "@telethon_guard.serialized\n"
         "async def h():\n"
         "    await client.get_me()\n",
+        # A coroutine / iterator created outside the lock runs where it is awaited / iterated.
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def f(chat):\n"
+        "    coro = client.send_message(chat, 'hi')\n"
+        "    replies = client.iter_messages(chat)\n"
+        "    async with telethon_lock:\n"
+        "        await coro\n"
+        "        async for m in replies:\n"
+        "            print(m.text)\n",
         # Lookalike clients are not Telethon.
         "import httpx, smtplib\n"
         "from aiogram import Bot\n"
@@ -2620,6 +2867,22 @@ class TelethonActionOutsideLock(Rule):
         "async def f():\n"
         "    async with send_lock:\n"
         "        await client.get_me()\n",
+        # acquire() with no `finally: release()`: an exception would leak the lock.
+        "from telethon import TelegramClient\n"
+        "from telethon_guard import telethon_lock\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "async def f():\n"
+        "    await telethon_lock.acquire()\n"
+        "    await client.get_me()\n"
+        "    telethon_lock.release()\n",
+        # A lambda event handler, and a functools.partial of a client method.
+        "import functools\n"
+        "from telethon import TelegramClient, events\n"
+        "client = TelegramClient('s', 1, 'x')\n"
+        "client.add_event_handler(lambda e: e.reply('x'), events.NewMessage)\n"
+        "async def f(chat):\n"
+        "    send = functools.partial(client.send_message, chat)\n"
+        "    await send('hi')\n",
     )
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -321,3 +325,119 @@ def test_exclude_option_and_cache_directory(tree: Any, cli: Any) -> None:
     assert again.out == r.out and again.code == 1
     both = cli(["lint", "--format", "json"], root)
     assert [f["path"] for f in json.loads(both.out)] == ["app.py", "gen/out.py"]
+
+
+# --- replay of an unchanged run -------------------------------------------------------------
+
+
+@pytest.fixture
+def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the runs that went through the engine (a replayed run never calls it).
+
+    The trees are written just before each run and nothing writes to them concurrently: the
+    racy window (see ``lint_rules.cache._RACY_NS``) is closed.
+    """
+    monkeypatch.setattr("lint_rules.cache._RACY_NS", 0)
+    calls: list[int] = []
+    real = engine_module.run
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "run", counting)
+    return calls
+
+
+def _paths_and_codes(out: str) -> set[tuple[str, str]]:
+    return {(f["path"], f["code"]) for f in json.loads(out)}
+
+
+def test_rerun_is_replayed_until_anything_it_depends_on_changes(
+    tree: Any, cli: Any, full_runs: list[int]
+) -> None:
+    root = tree({"app.py": UNSAFE, "pkg/__init__.py": "", "pkg/mod.py": SAFE, "empty/.keep": ""})
+    argv = ["lint", "--format", "json", "."]
+
+    def replayed() -> Any:
+        cli(argv, root)
+        before = len(full_runs)
+        first = cli(argv, root)
+        second = cli(argv, root)
+        assert len(full_runs) == before, "an unchanged tree must be replayed"
+        assert (second.out, second.code, second.err) == (first.out, first.code, "")
+        return second
+
+    def changed() -> Any:
+        before = len(full_runs)
+        result = cli(argv, root)
+        assert len(full_runs) == before + 1, "a change must never be replayed"
+        assert result.out == replayed().out
+        return result
+
+    assert ("app.py", "TG100") in _paths_and_codes(replayed().out)
+    mod = root / "pkg/mod.py"
+    mod.write_text(UNSAFE)
+    assert ("pkg/mod.py", "TG100") in _paths_and_codes(changed().out)
+    # An edit that keeps the size and the mtime (touch -r) still changes the ctime.
+    st = mod.stat()
+    mod.write_text(UNSAFE.replace("send_message", "xend_message"))
+    os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert mod.stat().st_size == st.st_size
+    assert ("pkg/mod.py", "TG100") not in _paths_and_codes(changed().out)
+    # A file added to a directory that had nothing to lint, and one in a new directory.
+    (root / "empty/late.py").write_text(UNSAFE)
+    assert ("empty/late.py", "TG100") in _paths_and_codes(changed().out)
+    (root / "new/deeper").mkdir(parents=True)
+    (root / "new/deeper/x.py").write_text(UNSAFE)
+    assert ("new/deeper/x.py", "TG100") in _paths_and_codes(changed().out)
+    # A file removed; a .gitignore that hides one; a config that silences a code.
+    (root / "app.py").unlink()
+    assert "app.py" not in {p for p, _ in _paths_and_codes(changed().out)}
+    (root / ".gitignore").write_text("empty/\n")
+    assert "empty/late.py" not in {p for p, _ in _paths_and_codes(changed().out)}
+    (root / "pyproject.toml").write_text('[tool.telethon-guard]\nignore = ["TG100"]\n')
+    result = changed()
+    assert "TG100" not in {c for _, c in _paths_and_codes(result.out)}
+    # Another command line (or colour) is another recording.
+    text = cli(["lint", "."], root)
+    assert not text.out.startswith("[") and len(full_runs) > 0
+
+
+def test_git_ignore_rules_invalidate_the_replay(tree: Any, cli: Any, full_runs: list[int]) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    root = tree({"app.py": UNSAFE, "other.py": UNSAFE.replace("relay", "other")})
+    subprocess.run([git, "init", "-q"], cwd=root, check=True)
+    argv = ["lint", "--format", "json"]
+    for _ in range(2):
+        cli(argv, root)
+    before = len(full_runs)
+    assert {p for p, _ in _paths_and_codes(cli(argv, root).out)} == {"app.py", "other.py"}
+    assert len(full_runs) == before
+    (root / ".git/info").mkdir(exist_ok=True)
+    (root / ".git/info/exclude").write_text("other.py\n")
+    assert {p for p, _ in _paths_and_codes(cli(argv, root).out)} == {"app.py"}
+    assert len(full_runs) == before + 1
+
+
+def test_replayed_run_imports_nothing_else_and_spawns_no_git(tree: Any) -> None:
+    root = tree({"app.py": UNSAFE, "pyproject.toml": "[tool.telethon-guard]\n"})
+    script = (
+        "import sys, lint_rules.cache; lint_rules.cache._RACY_NS = 0\n"
+        "from lint_rules.cli import main\n"
+        "code = main(['lint', '--format', 'json', '.'])\n"
+        "loaded = [m for m in ('argparse', 'lint_rules.config', 'lint_rules.discovery',"
+        " 'lint_rules.engine', 'subprocess', 'pickle') if m in sys.modules]\n"
+        "print(code, *loaded)\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(3)
+    ]
+    assert runs[0].splitlines()[-1].startswith("1 argparse")
+    assert runs[2].splitlines()[-1] == "1", runs[2]
+    assert runs[2].split("\n]\n")[0] == runs[0].split("\n]\n")[0]  # the same findings

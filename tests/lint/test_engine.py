@@ -332,6 +332,13 @@ def test_worker_processes_really_analyse(tree: Any, monkeypatch: pytest.MonkeyPa
 # --- cache ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs are recorded only when no file changed within ``_RACY_NS`` of their start; the
+    trees here are written just before each run, and nothing writes to them concurrently."""
+    monkeypatch.setattr("lint_rules.cache._RACY_NS", 0)
+
+
 def _cached(root: Path, config: Config | None = None) -> engine.LintResult:
     return engine.run(["."], config or Config(), cache=True, families=TEST_FAMILIES, cwd=str(root))
 
@@ -372,6 +379,19 @@ def test_cache_invalidation_on_content_config_and_version(
     assert "pkg/a.py" in BoomFamily.analysed
 
 
+def test_a_run_over_just_changed_files_is_not_recorded(
+    tree: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file stamped within the racy window of the run's start could change again with the same
+    # stamp (coarse file-system clocks): its stat data proves nothing, so the run is not recorded.
+    root = tree(HELPER_TREE)
+    monkeypatch.setattr("lint_rules.cache._RACY_NS", 3_600 * 10**9)
+    _cached(root)
+    BoomFamily.analysed.clear()
+    again = _cached(root)
+    assert not again.cached_run and BoomFamily.analysed == []  # per-file entries still serve it
+
+
 def test_corrupt_cache_entries_are_ignored(tree: Any) -> None:
     root = tree(HELPER_TREE)
     first = _cached(root)
@@ -398,7 +418,8 @@ def test_unwritable_cache_directory_is_not_fatal(tree: Any) -> None:
 def test_fully_cached_cli_run_imports_neither_libcst_nor_the_rules(tree: Any) -> None:
     root = tree({"app.py": UNSAFE, "pyproject.toml": "[tool.telethon-guard]\n"})
     script = (
-        "import sys; from lint_rules.cli import main; code = main(['lint', '.']);"
+        "import sys, lint_rules.cache; lint_rules.cache._RACY_NS = 0;"
+        "from lint_rules.cli import main; code = main(['lint', '.']);"
         "print(code, 'libcst' in sys.modules, 'lint_rules.rules' in sys.modules)"
     )
     outputs = [

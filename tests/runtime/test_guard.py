@@ -7,6 +7,7 @@ import contextlib
 import datetime
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -240,12 +241,14 @@ async def test_strict_a_task_created_by_the_holder_does_not_hold_the_lock(
     assert backend.sent_messages("alice") == []
 
 
-async def test_strict_raises_on_an_overlap_with_a_lifecycle_call(
+async def test_strict_an_overlap_with_connect_names_the_users_line_and_says_to_wrap_it(
     guard: Callable[..., None], fake: FakeTelegram, client: TelegramClient, tmp_path: Path
 ) -> None:
     # In strict mode every user action holds the lock, so the only overlap left is a lifecycle call
-    # (exempt from the unguarded check) racing an action: connect() of a second client here.
-    guard("strict")
+    # (exempt from the unguarded check) racing an action: connect() of a second client here. With the
+    # session claims installed, connect() runs through their wrapper: the message must still name the
+    # user's line, never telethon_guard/sessions.py.
+    guard("strict", claim_sessions=True)
     in_flight = InFlight(fake)
     fake.latency = 60
 
@@ -266,7 +269,90 @@ async def test_strict_raises_on_an_overlap_with_a_lifecycle_call(
     message = str(info.value)
     assert "'holder'" in message and line_of("holder-in-flight") in message
     assert line_of("connect-site") in message
+    assert "telethon_guard/" not in message
+    assert re.search(r"is in connect\(\) at \S*" + line_of("connect-site"), message)
+    assert "`async with telethon_lock: await client.connect()`" in message
+    assert "reentrant" in message
     assert telethon_lock.owner is None
+
+
+async def test_strict_connect_wrapped_in_the_lock_waits_its_turn_and_passes(
+    guard: Callable[..., None], fake: FakeTelegram, client: TelegramClient, tmp_path: Path
+) -> None:
+    guard("strict", claim_sessions=True)
+    in_flight = InFlight(fake)
+    fake.latency = 60
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with telethon_lock:
+            with contextlib.suppress(asyncio.CancelledError):
+                await client(functions.help.GetNearestDcRequest())
+            await release.wait()
+
+    holder = asyncio.create_task(hold(), name="holder")
+    await in_flight.entered.wait()
+    fake.latency = 0
+    second = fake.client(tmp_path / "second.session")
+    queued = asyncio.Event()
+
+    async def connect() -> None:
+        queued.set()
+        async with telethon_lock:  # the fix the message gives
+            await second.connect()  # connect's get_me and GetState re-enter the lock: one action
+            assert await second.get_me() is not None
+
+    before = stats()
+    connecting = asyncio.create_task(connect(), name="connecting")
+    await queued.wait()
+    assert not connecting.done() and telethon_lock.owner is holder
+    holder.cancel()  # cancels the held request; the holder then leaves the lock
+    release.set()
+    await holder
+    try:
+        await connecting
+    finally:
+        await second.disconnect()
+    after = stats()
+    assert (after.overlaps, after.unguarded) == (before.overlaps, before.unguarded)
+    assert telethon_lock.owner is None
+
+
+async def test_detect_an_action_overlapping_a_connect_in_flight_says_to_wrap_connect(
+    guard: Callable[..., None], fake: FakeTelegram, client: TelegramClient, tmp_path: Path
+) -> None:
+    guard("detect", claim_sessions=True)
+    entered = asyncio.Event()
+
+    def held_state(request: Any) -> types.updates.State:
+        fake.latency = 60  # connect()'s update-state request stays in flight
+        entered.set()
+        now = datetime.datetime.now(tz=datetime.timezone.utc)
+        return types.updates.State(pts=1, qts=0, date=now, seq=1, unread_count=0)
+
+    fake.answer(functions.updates.GetStateRequest, held_state)
+    second = fake.client(tmp_path / "second.session")
+
+    async def connect() -> None:
+        await second.connect()  # <connect-in-flight>
+
+    connecting = asyncio.create_task(connect(), name="connecting")
+    await entered.wait()
+    fake.latency = 0
+    fake.answer(functions.updates.GetStateRequest, None)
+    try:
+        with pytest.raises(TelethonOverlapError) as info:
+            await client(functions.help.GetNearestDcRequest())  # <overlapping-action>
+    finally:
+        await cancel(connecting)
+        await second.disconnect()
+    message = str(info.value)
+    assert line_of("overlapping-action") in message
+    assert re.search(
+        r"Task 'connecting' is in connect\(\) at \S*" + line_of("connect-in-flight"), message
+    )
+    assert "`async with telethon_lock: await client.connect()`" in message
+    assert "telethon_guard/" not in message
 
 
 # --- detect --------------------------------------------------------------------------------------------
