@@ -164,8 +164,10 @@ class Cache:
 # --- replay of whole runs (the CLI's cached path) --------------------------------------------------
 
 _REPLAY_FORMAT = "telethon-guard-replay-1"
-#: A path whose mtime or ctime is this close to (or after) the start of the run may have changed
-#: while the run read it (file systems stamp with a coarse clock): such a run is not recorded.
+#: A path whose ctime is this close to (or after) the start of the run may have changed while the
+#: run read it (file systems stamp with a coarse clock): such a run is not recorded. ctime, not
+#: mtime: every change sets it to the current time, while mtime can be set to anything (even the
+#: future, which would disable recording for good).
 _RACY_NS = 100_000_000
 
 
@@ -245,7 +247,7 @@ def store_replay(
     sigs = []
     for path in dict.fromkeys(watched):
         sig = signature(path)
-        if sig is not None and (sig[2] >= limit or sig[3] >= limit):
+        if sig is not None and sig[3] >= limit:
             return False
         sigs.append((path, sig))
     cache = Cache(root)

@@ -766,7 +766,7 @@ def _stat_key(candidates: Sequence[Candidate], since_ns: int) -> list[str] | Non
             st = os.stat(c.abspath)
         except OSError:
             return None
-        if st.st_mtime_ns >= limit or st.st_ctime_ns >= limit:
+        if st.st_ctime_ns >= limit:  # see cache._RACY_NS
             return None
         parts.append(
             f"{c.display}\0{c.abspath}\0{c.explicit}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"

@@ -194,8 +194,10 @@ def install(
 def uninstall() -> None:
     """Undo :func:`install`: restore Telethon's original ``_call`` and stop claiming sessions.
 
-    Sessions already claimed stay claimed until their client disconnects. Safe to call when the guard
-    is not installed.
+    The claims clients took automatically are released at once (their session files are free for
+    another client or process even while those clients stay connected); claims made with
+    :func:`~telethon_guard.claim_session` stay held until released. Safe to call when the guard is
+    not installed.
     """
     global _settings, _claims_installed
     if _claims_installed:
@@ -615,6 +617,7 @@ def _site(
 ) -> str:
     """``file:line`` of the innermost user frame (of ``task``, else of ``owner``, the task whose action
     it is part of), else the task's root coroutine."""
+    frames = list(frames)
     for frame in frames:
         if _is_user_code(frame.f_code):
             return f"{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
@@ -627,6 +630,17 @@ def _site(
         return f"{_short(caller.f_code.co_filename)}:{caller.f_lineno} {_SYNC_CALL}"
     coro: Any = task.get_coro() if task is not None else None
     code = getattr(coro, "cr_code", None)
+    if code is not None and code.co_filename.startswith(_GUARD_PREFIX):
+        # Our own wrapper is the root (`create_task(client.connect())` with the session claims
+        # installed): name the outermost frame below it, Telethon's method, rather than this package.
+        code = next(
+            (
+                f.f_code
+                for f in reversed(frames)
+                if not f.f_code.co_filename.startswith(_GUARD_PREFIX)
+            ),
+            code,
+        )
     if code is not None:
         return (
             f"{_short(code.co_filename)}:{code.co_firstlineno} "

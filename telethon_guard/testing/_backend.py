@@ -320,8 +320,9 @@ class FakeTelegram:
 
     # -- bookkeeping used by the sender --------------------------------------------------------------
 
-    def _record(self, request: Any, sender: FakeSender, background: bool) -> RequestRecord:
-        task = asyncio.current_task()
+    def _record(
+        self, request: Any, sender: FakeSender, background: bool, task: asyncio.Task[Any] | None
+    ) -> RequestRecord:
         record = RequestRecord(
             name=type(_inner(request)).__name__,
             request=request,

@@ -102,8 +102,30 @@ def fast_copy(value: Any) -> Any:
     return value  # str, bytes, int, bool, float, datetime, None: immutable
 
 
-def _is_background(frame: Any) -> bool:
-    """True when Telethon itself asked for this ``send()``, not user code.
+# Whether a code object is a private Telethon coroutine, keyed by id(code) (hashing a code object hashes
+# its bytecode); the code object is kept in the value so its id stays its own.
+_private_roots: dict[int, tuple[Any, bool]] = {}
+
+
+def _private_root(code: Any) -> bool:
+    entry = _private_roots.get(id(code))
+    if entry is None:
+        name = getattr(code, "co_name", "")
+        private = (
+            getattr(code, "co_filename", "").startswith(_TELETHON_DIR)
+            and name.startswith("_")
+            and not name.startswith("__")
+        )
+        entry = (code, private)
+        if (
+            len(_private_roots) < 1 << 16
+        ):  # code made at run time (exec, lambdas) is not kept past it
+            _private_roots[id(code)] = entry
+    return entry[1]
+
+
+def _is_background(task: asyncio.Task[Any] | None, frame: Any) -> bool:
+    """True when Telethon itself asked for this ``send()`` (made from ``frame`` in ``task``), not user code.
 
     Walk the task's coroutine chain up to the event loop (asyncio frames: beyond them is whoever runs
     the loop). Any frame outside Telethon and telethon_guard is user code (event handlers included).
@@ -111,7 +133,22 @@ def _is_background(frame: Any) -> bool:
     coroutine (``_update_loop``, ``_keepalive_loop``, ``_handle_auto_reconnect``, the typing loop,
     ``_dispatch_update``); a task whose root is a public method (``gather(client.send_message(...))``)
     was the user's.
+
+    A task whose root coroutine is not a private Telethon coroutine (every user task: the common case)
+    is answered from that root alone, without walking (and so materialising) the frames between
+    ``send()`` and the user's code -- Telethon's ``_call``, and the guard's wrapper when it is installed.
+
+    This stays separate from the guard's classifier (``guard._action_of``) on purpose: the backend also
+    sees requests that never pass ``_call`` (connect's first request, keep-alive pings) and works with
+    the guard uninstalled, and ``RequestRecord.background`` is documented by frames (a callback-query
+    auto-answer, rooted in the public ``answer()``, is ``False`` here though the guard exempts it as
+    Telethon's own work). Sharing the guard's tables would tie the record's meaning to the guard's
+    policy and need Telethon's classes loaded before the guard is installed.
     """
+    if task is not None:
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is not None and not _private_root(code):
+            return False
     root = None
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -123,12 +160,7 @@ def _is_background(frame: Any) -> bool:
         frame = frame.f_back
     if root is None:
         return False
-    name = root.f_code.co_name
-    return (
-        root.f_code.co_filename.startswith(_TELETHON_DIR)
-        and name.startswith("_")
-        and not name.startswith("__")
-    )
+    return _private_root(root.f_code)
 
 
 class _Pending:
@@ -223,17 +255,20 @@ class FakeSender(MTProtoSender):
     def send(self, request: Any, ordered: bool = False) -> Any:
         if not self._user_connected:
             raise ConnectionError("Cannot send requests while disconnected")
-        background = _is_background(sys._getframe(1))
+        task = asyncio.current_task()
+        background = _is_background(task, sys._getframe(1))
         if utils.is_list_like(request):
-            return [self._fk_send_one(r, background) for r in request]
-        return self._fk_send_one(request, background)
+            return [self._fk_send_one(r, background, task) for r in request]
+        return self._fk_send_one(request, background, task)
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _fk_send_one(self, request: Any, background: bool) -> asyncio.Future[Any]:
+    def _fk_send_one(
+        self, request: Any, background: bool, task: asyncio.Task[Any] | None
+    ) -> asyncio.Future[Any]:
         bytes(request)  # a real sender serialises at once (network/requeststate.py:16): same errors
         backend = self._fk_backend
-        record = backend._record(request, self, background)
+        record = backend._record(request, self, background, task)
         pending = _Pending(request, record)
         self._fk_pending.add(pending)
         followups: list[Any] = []

@@ -441,3 +441,16 @@ def test_replayed_run_imports_nothing_else_and_spawns_no_git(tree: Any) -> None:
     assert runs[0].splitlines()[-1].startswith("1 argparse")
     assert runs[2].splitlines()[-1] == "1", runs[2]
     assert runs[2].split("\n]\n")[0] == runs[0].split("\n]\n")[0]  # the same findings
+
+
+def test_a_file_dated_in_the_future_does_not_disable_the_replay(
+    tree: Any, cli: Any, full_runs: list[int]
+) -> None:
+    root = tree({"app.py": UNSAFE})
+    future = (root / "app.py").stat().st_mtime_ns + 10 * 365 * 86_400 * 10**9
+    os.utime(root / "app.py", ns=(future, future))
+    argv = ["lint", "--format", "json", "app.py"]
+    first = cli(argv, root)
+    before = len(full_runs)
+    again = cli(argv, root)
+    assert (again.out, again.code) == (first.out, 1) and len(full_runs) == before
