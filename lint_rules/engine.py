@@ -11,6 +11,7 @@ Flow of :func:`run`:
    only if its raw bytes contain a family keyword or a suppression comment, or it imports (by a cheap
    regex) a project module that is analysed, transitively to a fixpoint. Skipped files could not
    produce a finding or project fact: families promise their keywords are necessary for either.
+   A skipped file is still checked for TG000, by CPython's parser (a fraction of libcst's cost).
 4. Analyse each remaining file once (cache by content hash, else in a process pool for many files):
    decode per PEP 263, guard against inputs that crash or hang libcst, parse with libcst, hand one
    :class:`~lint_rules.rules.base.PythonModule` to every family.
@@ -359,7 +360,7 @@ class WorkItem:
     module_name: str
     is_package: bool
     data: bytes
-    families: tuple[int, ...]  # indices of the families to run on it
+    families: tuple[int, ...]  # indices of the families to run on it (none: only the TG000 check)
 
 
 def _internal(family: Family, path: str, exc: BaseException) -> InternalError:
@@ -395,6 +396,16 @@ def analyse(item: WorkItem, config: Config, families: Sequence[Family]) -> FileR
     if text is None:
         assert problem is not None
         record.problems.append(problem)
+        return record
+    if not item.families:
+        # No rule needs this file, but a file that cannot be parsed is still a TG000: CPython's
+        # parser finds that at a fraction of libcst's cost; libcst confirms a rejection (it accepts
+        # syntax newer than this Python).
+        cpython_error, problem = _cpython_check(text, item.display)
+        if problem is None and cpython_error is not None:
+            _, problem = parse_python(text, item.display)
+        if problem is not None:
+            record.problems.append(problem)
         return record
     tree, problem = parse_python(text, item.display)
     if tree is None:
@@ -944,9 +955,9 @@ def _run_uncached(
         [family.reads_imports for family in families],
     )
     for (c, data, name, pkg), which in zip(python, relevant, strict=True):
-        if which:
-            rel = _relpath(c.abspath, root)
-            items.append(WorkItem("python", c.display, rel, name, pkg, data, which))
+        # A file no family needs is still checked for TG000 (``which`` empty: syntax only).
+        rel = _relpath(c.abspath, root)
+        items.append(WorkItem("python", c.display, rel, name, pkg, data, which))
 
     records: list[FileRecord | None] = [None] * len(items)
     keys: list[str] = [""] * len(items)
@@ -1042,7 +1053,7 @@ def _finish(
         [],
         internal,
         {c.display: c.abspath for c in candidates},
-        len(items),
+        sum(1 for item in items if item.families),  # files only checked for TG000 were not analysed
     )
 
 
