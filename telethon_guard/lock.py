@@ -624,17 +624,7 @@ class TelethonLock:
         if self._depth > 1:
             self._depth -= 1
             return
-        now = _monotonic()
-        held = now - self._since
-        if held > COUNTERS.max_hold_s:
-            COUNTERS.max_hold_s = held
-        # No mutex to free it: a single store, and a task queueing at this very moment re-checks
-        # `_owner` after queueing (see _wait), so either it or this release hands the lock on.
-        self._owner = None
-        if self._waiting:
-            with self._mutex:
-                if self._owner is None:
-                    self._hand_off(now)
+        self._release_outermost()
 
     def __enter__(self) -> NoReturn:
         raise TelethonGuardError(
