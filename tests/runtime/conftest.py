@@ -11,6 +11,7 @@ import pytest
 from telethon import TelegramClient
 
 import telethon_guard
+from telethon_guard import telethon_lock
 from telethon_guard.guard import _reset_stats
 from telethon_guard.testing import FakeTelegram
 
@@ -76,3 +77,21 @@ async def client(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[TelegramCl
 def backend(fake: FakeTelegram, client: TelegramClient) -> FakeTelegram:
     """The ``fake`` backend once ``client`` is connected to it."""
     return fake
+
+
+def _reset_lock() -> None:
+    telethon_lock._owner = None
+    telethon_lock._queue.clear()
+    telethon_lock._waiting.clear()
+
+
+@pytest.fixture
+def lock_is_free() -> Iterator[None]:
+    """Fail a test that leaves ``telethon_lock`` held or waited for (and free it for the next one)."""
+    if telethon_lock._snapshot() != (None, None, 0):
+        _reset_lock()  # left over by a test of another area: not this test's business
+    yield
+    leaked = telethon_lock._snapshot()
+    if leaked != (None, None, 0):
+        _reset_lock()  # do not cascade into the next tests
+    assert leaked == (None, None, 0), "this test leaked telethon_lock"

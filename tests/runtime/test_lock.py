@@ -31,21 +31,7 @@ from telethon_guard.stats import COUNTERS
 HERE = "test_lock.py:"
 
 
-def _reset_lock() -> None:
-    telethon_lock._owner = None
-    telethon_lock._queue.clear()
-    telethon_lock._waiting.clear()
-
-
-@pytest.fixture(autouse=True)
-def _lock_is_free() -> Any:
-    if telethon_lock._snapshot() != (None, None, 0):
-        _reset_lock()  # left over by a test of another area: not this test's business
-    yield
-    leaked = telethon_lock._snapshot()
-    if leaked != (None, None, 0):
-        _reset_lock()  # do not cascade into the next tests
-    assert leaked == (None, None, 0), "this test leaked telethon_lock"
+pytestmark = pytest.mark.usefixtures("lock_is_free")
 
 
 async def until(predicate: Callable[[], bool], *, limit: int = 10_000) -> None:
