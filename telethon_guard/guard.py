@@ -905,7 +905,7 @@ async def _guarded_call(
                 return await _original(self, sender, request, ordered, flood_sleep_threshold)  # type: ignore[misc]
             finally:
                 _inflight.pop(task, None)
-                _release_by(task)  # type: ignore[arg-type]
+                _release_by(task)
         if not lifecycle:
             _unguarded(task, owner, frame, request)
     if _inflight:

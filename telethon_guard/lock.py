@@ -553,12 +553,7 @@ class TelethonLock:
             task = _current_task()
         except RuntimeError:
             task = None
-        if task is None or self._owner is not task:
-            raise self._not_owner_error(task, "release()")
-        if self._depth > 1:
-            self._depth -= 1
-            return
-        self._release_outermost()
+        self._release_by(task)
 
     if TYPE_CHECKING:
 
@@ -619,12 +614,7 @@ class TelethonLock:
                 task = _current_task()
             except RuntimeError:
                 task = None
-        if task is None or self._owner is not task:
-            raise self._not_owner_error(task, "__aexit__ (the end of `async with telethon_lock`)")
-        if self._depth > 1:
-            self._depth -= 1
-            return
-        self._release_outermost()
+        self._release_by(task, "__aexit__ (the end of `async with telethon_lock`)")
 
     def __enter__(self) -> NoReturn:
         raise TelethonGuardError(
@@ -680,10 +670,10 @@ class TelethonLock:
         if error is not None:
             raise error
 
-    def _release_by(self, task: asyncio.Task[Any]) -> None:
-        """release() for guard.py, which already knows the current task."""
-        if self._owner is not task:
-            raise self._not_owner_error(task, "release()")
+    def _release_by(self, task: asyncio.Task[Any] | None, what: str = "release()") -> None:
+        """The one release path (release(), ``async with``, guard.py) for an already-known task."""
+        if task is None or self._owner is not task:
+            raise self._not_owner_error(task, what)
         if self._depth > 1:
             self._depth -= 1
             return
